@@ -1,0 +1,87 @@
+/** @module The portico command: argv → dev | start; parse, call, print, exit code. No logic. */
+import { parseArgs } from 'node:util'
+import { loadConfig } from './config/load.ts'
+import { type Mode, resolveConfigPath, resolveSettings } from './config/settings.ts'
+import { PorticoError } from './errors.ts'
+import { createLogger } from './observe/log.ts'
+import { createOutputPrinter } from './observe/output.ts'
+import { createPortico, type Portico } from './portico.ts'
+
+const USAGE = `Usage: portico <dev|start> [--config FILE]
+
+  dev     run the apps in the config with a local development CA (https://<name>.localhost:8443)
+  start   production mode: certificates from certs/ only
+
+Options:
+  -c, --config FILE   config file (.ts, .js, .mjs, .json); default $PORTICO_CONFIG or ./apps.config.ts
+  -h, --help          show this help
+`
+
+function fatal(error: unknown): never {
+  const message =
+    error instanceof PorticoError
+      ? `${error.code}: ${error.message}`
+      : String(error instanceof Error ? (error.stack ?? error.message) : error)
+  process.stderr.write(`portico: ${message}\n`)
+  process.exit(1)
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+  })
+  const command = positionals[0]
+  if (values.help || (command !== 'dev' && command !== 'start')) {
+    process.stdout.write(USAGE)
+    process.exit(values.help ? 0 : 2)
+  }
+  const mode: Mode = command
+  const configPath = resolveConfigPath(values.config, process.env, process.cwd())
+  const config = await loadConfig(configPath)
+  const settings = resolveSettings(config, configPath, process.env, mode)
+  const log = createLogger({
+    level: settings.logLevel,
+    pretty: mode === 'dev' && process.stdout.isTTY === true,
+  })
+  const portico = await createPortico(settings, config, {
+    log,
+    ...(mode === 'dev' ? { onOutput: createOutputPrinter(process.stdout) } : {}),
+  })
+  announce(portico, config.apps.length, settings.httpsPort)
+  handleSignals(portico, log)
+}
+
+function announce(portico: Portico, apps: number, _configured: number): void {
+  const { https, http, api } = portico.ports
+  process.stdout.write(
+    `portico: ${apps} app(s); https on :${https}, http on :${http}, api on http://127.0.0.1:${api}/api/v1\n`,
+  )
+}
+
+function handleSignals(portico: Portico, log: ReturnType<typeof createLogger>): void {
+  let stopping = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // Second Ctrl-C: no more draining, but never leave an app behind.
+      log.warn({ signal }, 'forced exit: killing every app now')
+      portico.killNow()
+      process.exit(0)
+    }
+    stopping = true
+    log.info({ signal }, 'stopping: draining requests, then stopping apps (Ctrl-C again to force)')
+    portico.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'stop failed; killing apps')
+        portico.killNow()
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+}
+
+main(process.argv.slice(2)).catch(fatal)

@@ -1,0 +1,60 @@
+/** @module Every configurable default, as a named constant with its unit. */
+
+/** HTTPS edge port in dev (`PORTICO_HTTPS_PORT`). */
+export const DEFAULT_HTTPS_PORT = 8443
+/** Plain-HTTP listener port; it redirects known hosts to HTTPS (`PORTICO_HTTP_PORT`). */
+export const DEFAULT_HTTP_PORT = 8880
+/** Admin API port, always bound to 127.0.0.1 unless configured otherwise (`PORTICO_API_PORT`). */
+export const DEFAULT_API_PORT = 8844
+/** Address the edge listeners bind to (`PORTICO_BIND`). Loopback by default: opt in to exposure. */
+export const DEFAULT_BIND = '127.0.0.1'
+/** Address the admin API binds to. */
+export const DEFAULT_API_HOST = '127.0.0.1'
+/** Instance port range, inclusive (`PORTICO_PORT_RANGE`). */
+export const DEFAULT_PORT_RANGE = { from: 41000, to: 41999 } as const
+
+/** How often an instance's health is probed once it is in rotation, in milliseconds. */
+export const DEFAULT_HEALTH_INTERVAL_MS = 5_000
+/** How long one health probe may take before it counts as failed, in milliseconds. */
+export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000
+/** How often a starting instance is probed until it first answers, in milliseconds. */
+export const STARTUP_PROBE_INTERVAL_MS = 100
+/** An instance that is not healthy this long after it started is restarted, in milliseconds. */
+export const DEFAULT_START_TIMEOUT_MS = 30_000
+/** Grace between SIGTERM and SIGKILL when an instance stops, in milliseconds (pm2 `kill_timeout`). */
+export const DEFAULT_KILL_TIMEOUT_MS = 12_000
+
+/** Requests in flight per route before new ones queue (reference spec `reqActiveLength`). */
+export const DEFAULT_REQ_ACTIVE_LENGTH = 64
+/** Requests allowed to wait per route before 503 (reference spec `reqQueueLength`). */
+export const DEFAULT_REQ_QUEUE_LENGTH = 256
+/** How long a request may wait in a route queue before 503, in milliseconds. */
+export const DEFAULT_QUEUE_TIMEOUT_MS = 5_000
+
+/** Upstream TCP connect timeout, in milliseconds (Caddy `dial_timeout`). */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000
+/** Time to wait for upstream response headers before 504, in milliseconds (nginx `proxy_read_timeout`). */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000
+
+/** Client request headers must arrive within this, in milliseconds (slowloris guard). */
+export const CLIENT_HEADERS_TIMEOUT_MS = 10_000
+/** A whole client request, body included, must arrive within this, in milliseconds. */
+export const CLIENT_REQUEST_TIMEOUT_MS = 60_000
+/** Idle client keep-alive connections close after this, in milliseconds. */
+export const CLIENT_KEEP_ALIVE_TIMEOUT_MS = 30_000
+/** How often Node checks the two timeouts above, in milliseconds (its default 30 s makes them late). */
+export const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000
+/** TLS handshakes must finish within this, in milliseconds (Node's default is 120 s). */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000
+/** Largest request head accepted, in bytes; larger gets 431. */
+export const MAX_HEADER_BYTES = 16 * 1024
+/** Most request headers accepted; more gets 431. */
+export const MAX_HEADER_COUNT = 100
+
+/** How long a graceful shutdown waits for in-flight proxy requests, in milliseconds. */
+export const SHUTDOWN_DRAIN_MS = 10_000
+
+/** Leaf certificates for dev hostnames are valid this many days. */
+export const DEV_LEAF_VALIDITY_DAYS = 365
+/** The dev CA is valid this many years. */
+export const DEV_CA_VALIDITY_YEARS = 10

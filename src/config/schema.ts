@@ -1,0 +1,347 @@
+/** @module zod schemas for the whole config (edge, apps, routes), their inferred types, and defineConfig. */
+import { z } from 'zod'
+import {
+  DEFAULT_API_HOST,
+  DEFAULT_API_PORT,
+  DEFAULT_BIND,
+  DEFAULT_HEALTH_INTERVAL_MS,
+  DEFAULT_HEALTH_TIMEOUT_MS,
+  DEFAULT_HTTP_PORT,
+  DEFAULT_HTTPS_PORT,
+  DEFAULT_KILL_TIMEOUT_MS,
+  DEFAULT_REQ_ACTIVE_LENGTH,
+  DEFAULT_REQ_QUEUE_LENGTH,
+  DEFAULT_START_TIMEOUT_MS,
+} from './defaults.ts'
+
+/** Load-balancing strategies a route or app may name (the reference specification's names). */
+export const STRATEGY_NAMES = [
+  'ROUND_ROBIN',
+  'WEIGHTED_ROUND_ROBIN',
+  'LEAST_CONNECTIONS',
+  'IP_HASH',
+  'RANDOM',
+  'LEAST_LATENCY',
+] as const
+export type StrategyName = (typeof STRATEGY_NAMES)[number]
+
+const HOSTNAME_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/
+
+/**
+ * isValidHostname reports whether `name` is a lower-case DNS name, optionally with a wildcard
+ * as the whole first label (`*.example.com`). A bare `*` or a wildcard elsewhere is invalid.
+ */
+export function isValidHostname(name: string): boolean {
+  if (name.length === 0 || name.length > 253) return false
+  const labels = name.split('.')
+  return labels.every(
+    (label, i) => (i === 0 && label === '*' && labels.length > 1) || HOSTNAME_LABEL.test(label),
+  )
+}
+
+const positiveInt = (what = 'a positive integer') =>
+  z
+    .number({ error: `expected ${what}` })
+    .int({ error: `expected ${what}` })
+    .positive({ error: `expected ${what}` })
+
+const nonNegativeInt = (what: string) =>
+  z
+    .number({ error: `expected ${what}` })
+    .int({ error: `expected ${what}` })
+    .min(0, { error: `expected ${what}` })
+
+/** A TCP port; 0 means "any free port" (the chosen one is printed and served at /api/v1/health). */
+const listenPort = nonNegativeInt('a port number from 0 to 65535').max(65535, {
+  error: 'expected a port number from 0 to 65535',
+})
+
+const upstreamPort = positiveInt('a port number from 1 to 65535').max(65535, {
+  error: 'expected a port number from 1 to 65535',
+})
+
+/** A hostname as typed by a user: trimmed, lower-cased, trailing dot dropped, then checked. */
+export const hostnameSchema = z
+  .string({ error: 'expected a hostname string' })
+  .transform((s) => s.trim().toLowerCase().replace(/\.$/, ''))
+  .refine(isValidHostname, {
+    error:
+      'expected a DNS hostname such as "web.localhost" or "*.example.com" (a wildcard only as the whole first label)',
+  })
+
+const HEADER_NAME = /^[!#$%&'*+.^`|~0-9A-Za-z-]+$/
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+
+/** Extra request headers a route injects; names are HTTP tokens, values free of CR, LF and NUL. */
+export const headersSchema = z.record(
+  z.string().regex(HEADER_NAME, { error: 'expected an HTTP header name (letters, digits, "-")' }),
+  z
+    .string()
+    .regex(HEADER_VALUE, { error: 'expected a header value without CR, LF or control characters' }),
+)
+
+const strategySchema = z.enum(STRATEGY_NAMES, {
+  error: `expected one of ${STRATEGY_NAMES.join(', ')}`,
+})
+
+/** How an instance's readiness is checked. Without `path` a TCP connect to its port is enough. */
+export const healthSchema = z
+  .object({
+    path: z
+      .string()
+      .startsWith('/', { error: 'expected a path starting with "/"' })
+      .optional()
+      .describe('HTTP path that must answer 2xx/3xx; without it a TCP connect suffices.'),
+    interval: positiveInt('a positive number of milliseconds')
+      .default(DEFAULT_HEALTH_INTERVAL_MS)
+      .describe('Milliseconds between probes of an instance in rotation. Default 5000.'),
+    timeout: positiveInt('a positive number of milliseconds')
+      .default(DEFAULT_HEALTH_TIMEOUT_MS)
+      .describe('Milliseconds one probe may take. Default 2000.'),
+  })
+  .strict()
+
+const APP_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/
+
+/** One supervised app: a command or node script run as one or more instances. */
+export const appSchema = z
+  .object({
+    name: z
+      .string({ error: 'expected an app name string' })
+      .regex(APP_NAME, {
+        error: 'expected a name of lower-case letters, digits, "-" or "_" (e.g. "web")',
+      })
+      .describe('Unique app name; also the default hostname `<name>.localhost`.'),
+    command: z
+      .string()
+      .min(1, { error: 'expected a non-empty shell command' })
+      .optional()
+      .describe(
+        'Shell command, run with /bin/sh -c, so `$PORT` expands. Exactly one of command or script.',
+      ),
+    script: z
+      .string()
+      .min(1, { error: 'expected a path to a node script' })
+      .optional()
+      .describe('Node script to run (relative to cwd). Exactly one of command or script.'),
+    args: z.array(z.string()).default([]).describe('Arguments passed to `script`.'),
+    cwd: z
+      .string()
+      .optional()
+      .describe('Working directory, absolute or relative to the config file.'),
+    env: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+      .default({})
+      .describe(
+        'Extra environment variables. PORT, PORTICO_APP and PORTICO_INSTANCE are always set.',
+      ),
+    hostnames: z
+      .array(hostnameSchema)
+      .optional()
+      .describe('Hostnames routed to this app. Default `[<name>.localhost]`; `[]` for none.'),
+    instances: positiveInt()
+      .default(1)
+      .describe('Number of instances, each on its own port. Default 1.'),
+    health: healthSchema.optional().describe('Readiness and liveness probe.'),
+    strategy: strategySchema
+      .optional()
+      .describe('Load-balancing strategy across instances. Default LEAST_CONNECTIONS.'),
+    startTimeout: positiveInt('a positive number of milliseconds')
+      .default(DEFAULT_START_TIMEOUT_MS)
+      .describe('An instance not healthy this long after start is restarted. Default 30000.'),
+    killTimeout: positiveInt('a positive number of milliseconds')
+      .default(DEFAULT_KILL_TIMEOUT_MS)
+      .describe('Grace between SIGTERM and SIGKILL on stop, in milliseconds. Default 12000.'),
+    maxMemory: z
+      .string()
+      .regex(/^\d+[KMG]$/, { error: 'expected a size such as "300M" or "1G"' })
+      .optional()
+      .describe('Restart an instance whose memory exceeds this (pm2 max_memory_restart).'),
+  })
+  .strict()
+  .superRefine((app, ctx) => {
+    if ((app.command === undefined) === (app.script === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['command'],
+        message: 'expected exactly one of "command" (a shell command) or "script" (a node script)',
+      })
+    }
+  })
+
+/** A static upstream server of a route (reference spec). isDead and failureCount are runtime fields. */
+export const backendSchema = z
+  .object({
+    id: z.string().min(1).optional().describe('Stable id; defaults to `hostname:port`.'),
+    hostname: z.string().min(1, { error: 'expected a hostname or IP address' }),
+    port: upstreamPort,
+    weight: positiveInt()
+      .default(1)
+      .describe('Relative share for WEIGHTED_ROUND_ROBIN. Default 1.'),
+    isDead: z.boolean().optional(),
+    failureCount: z.number().int().min(0).optional(),
+  })
+  .strict()
+
+/** A virtual host: vHost → an app's instances or a list of static backends (reference RouteConfig). */
+export const routeSchema = z
+  .object({
+    vHost: hostnameSchema.describe('Host this route answers, exact or `*.example.com`.'),
+    app: z
+      .string()
+      .regex(APP_NAME)
+      .optional()
+      .describe('Name of the app whose instances serve this route.'),
+    backends: z
+      .array(backendSchema)
+      .optional()
+      .describe('Static upstream servers, when no app is named.'),
+    strategy: strategySchema
+      .default('ROUND_ROBIN')
+      .describe('Load-balancing strategy. Default ROUND_ROBIN.'),
+    reqActiveLength: positiveInt()
+      .default(DEFAULT_REQ_ACTIVE_LENGTH)
+      .describe('Requests in flight before new ones queue. Default 64.'),
+    reqQueueLength: nonNegativeInt('a non-negative integer')
+      .default(DEFAULT_REQ_QUEUE_LENGTH)
+      .describe('Requests that may wait; past that, 503. Default 256.'),
+    headers: headersSchema.default({}).describe('Headers added to every request sent upstream.'),
+    authProvider: z
+      .string()
+      .optional()
+      .describe('Reserved by the reference specification; not enforced yet.'),
+    autoHttps: z
+      .boolean()
+      .default(true)
+      .describe('Redirect plain HTTP to HTTPS (308). Default true.'),
+    ssl: z
+      .boolean()
+      .optional()
+      .describe('Reserved by the reference specification; TLS is always served.'),
+  })
+  .strict()
+  .superRefine((route, ctx) => {
+    if ((route.app === undefined) === (route.backends === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['app'],
+        message: 'expected exactly one of "app" (an app name) or "backends" (a list of servers)',
+      })
+    }
+  })
+
+const portRangeSchema = z
+  .string()
+  .regex(/^\d+-\d+$/, { error: 'expected a port range such as "41000-41999"' })
+  .transform((s) => {
+    const [from, to] = s.split('-').map(Number) as [number, number]
+    return { from, to }
+  })
+  .refine((r) => r.from >= 1024 && r.to <= 65535 && r.from <= r.to, {
+    error: 'expected LO-HI with 1024 <= LO <= HI <= 65535',
+  })
+
+/** Listeners of the edge and the admin API. */
+export const edgeSchema = z
+  .object({
+    bind: z
+      .string()
+      .default(DEFAULT_BIND)
+      .describe('Address the HTTPS and HTTP listeners bind to.'),
+    https: z
+      .object({ port: listenPort.default(DEFAULT_HTTPS_PORT) })
+      .strict()
+      .default({ port: DEFAULT_HTTPS_PORT }),
+    http: z
+      .object({ port: listenPort.default(DEFAULT_HTTP_PORT), redirect: z.boolean().default(true) })
+      .strict()
+      .default({ port: DEFAULT_HTTP_PORT, redirect: true }),
+    api: z
+      .object({
+        host: z.string().default(DEFAULT_API_HOST),
+        port: listenPort.default(DEFAULT_API_PORT),
+        token: z
+          .string()
+          .min(16, { error: 'expected a token of at least 16 characters' })
+          .optional(),
+      })
+      .strict()
+      .default({ host: DEFAULT_API_HOST, port: DEFAULT_API_PORT }),
+    portRange: portRangeSchema
+      .optional()
+      .describe('Ports handed to instances, "LO-HI". Default 41000-41999.'),
+  })
+  .strict()
+
+/** The whole config file: a default export of this shape. */
+export const configSchema = z
+  .object({
+    edge: edgeSchema.default(edgeSchema.parse({})),
+    apps: z.array(appSchema).default([]),
+    routes: z.array(routeSchema).default([]),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const appNames = new Map<string, number>()
+    config.apps.forEach((app, i) => {
+      const first = appNames.get(app.name)
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['apps', i, 'name'],
+          message: `duplicate app name, also apps[${first}]`,
+        })
+      } else appNames.set(app.name, i)
+    })
+    const hosts = new Map<string, string>()
+    const claim = (host: string, path: (string | number)[], owner: string) => {
+      const previous = hosts.get(host)
+      if (previous !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `hostname "${host}" is already used by ${previous}`,
+        })
+      } else hosts.set(host, owner)
+    }
+    config.apps.forEach((app, i) => {
+      const names = app.hostnames ?? [`${app.name}.localhost`]
+      names.forEach((h, j) => {
+        claim(h, ['apps', i, 'hostnames', j], `app "${app.name}"`)
+      })
+    })
+    config.routes.forEach((route, i) => {
+      claim(route.vHost, ['routes', i, 'vHost'], `routes[${i}]`)
+      if (route.app !== undefined && !appNames.has(route.app)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'app'],
+          message: `no app named "${route.app}"`,
+        })
+      }
+    })
+  })
+
+/** The config as written in a file (defaults optional). */
+export type ConfigInput = z.input<typeof configSchema>
+/** The validated config with every default applied. */
+export type Config = z.output<typeof configSchema>
+export type AppSpec = z.output<typeof appSchema>
+export type AppInput = z.input<typeof appSchema>
+export type RouteConfig = z.output<typeof routeSchema>
+export type RouteInput = z.input<typeof routeSchema>
+export type BackendConfig = z.output<typeof backendSchema>
+export type HealthSpec = z.output<typeof healthSchema>
+
+/**
+ * defineConfig returns its argument unchanged; it exists only so editors type-check a config file.
+ * A config needs no import at all: a plain default-exported object works the same.
+ */
+export function defineConfig(config: ConfigInput): ConfigInput {
+  return config
+}
+
+/** appHostnames returns the hostnames an app answers: its own list, or `<name>.localhost`. */
+export function appHostnames(app: Pick<AppSpec, 'name' | 'hostnames'>): string[] {
+  return app.hostnames ?? [`${app.name}.localhost`]
+}

@@ -1,0 +1,109 @@
+/** @module Runtime settings: the validated config merged with PORTICO_* environment overrides. */
+import path from 'node:path'
+import { errors } from '../errors.ts'
+import { DEFAULT_PORT_RANGE } from './defaults.ts'
+import type { Config } from './schema.ts'
+
+/** How Portico was started: `dev` issues dev certificates and pretty logs; `start` is production. */
+export type Mode = 'dev' | 'start'
+
+/** Everything the composition root needs to start, after overrides. Paths are absolute. */
+export interface Settings {
+  mode: Mode
+  configPath: string
+  configDir: string
+  stateDir: string
+  certsDir: string
+  bind: string
+  httpsPort: number
+  httpPort: number
+  /** Whether the HTTP listener redirects known hosts to HTTPS (308). */
+  httpRedirect: boolean
+  apiHost: string
+  apiPort: number
+  apiToken: string | undefined
+  portRange: { from: number; to: number }
+  logLevel: string
+}
+
+/** The environment variables that override the config file (each beats it). */
+export const ENV_OVERRIDES = [
+  'PORTICO_CONFIG',
+  'PORTICO_HTTPS_PORT',
+  'PORTICO_HTTP_PORT',
+  'PORTICO_API_PORT',
+  'PORTICO_BIND',
+  'PORTICO_STATE_DIR',
+  'PORTICO_CERTS_DIR',
+  'PORTICO_API_TOKEN',
+  'PORTICO_PORT_RANGE',
+  'PORTICO_LOG_LEVEL',
+] as const
+
+type Env = Readonly<Record<string, string | undefined>>
+
+/**
+ * resolveConfigPath picks the config file: `--config` beats `PORTICO_CONFIG`, which beats
+ * `apps.config.ts` in the current directory. The result is absolute.
+ */
+export function resolveConfigPath(flag: string | undefined, env: Env, cwd: string): string {
+  return path.resolve(cwd, flag ?? env.PORTICO_CONFIG ?? 'apps.config.ts')
+}
+
+/**
+ * resolveSettings applies the environment overrides to `config`. A malformed variable throws
+ * PTC_ERR_CONFIG_INVALID naming the variable and what it expects.
+ */
+export function resolveSettings(
+  config: Config,
+  configPath: string,
+  env: Env,
+  mode: Mode,
+): Settings {
+  const configDir = path.dirname(configPath)
+  const edge = config.edge
+  return {
+    mode,
+    configPath,
+    configDir,
+    stateDir: path.resolve(configDir, env.PORTICO_STATE_DIR ?? '.portico'),
+    certsDir: path.resolve(configDir, env.PORTICO_CERTS_DIR ?? 'certs'),
+    bind: env.PORTICO_BIND ?? edge.bind,
+    httpsPort: portFromEnv(env, 'PORTICO_HTTPS_PORT') ?? edge.https.port,
+    httpPort: portFromEnv(env, 'PORTICO_HTTP_PORT') ?? edge.http.port,
+    httpRedirect: edge.http.redirect,
+    apiHost: edge.api.host,
+    apiPort: portFromEnv(env, 'PORTICO_API_PORT') ?? edge.api.port,
+    apiToken: env.PORTICO_API_TOKEN || edge.api.token,
+    portRange: portRangeFromEnv(env) ?? edge.portRange ?? { ...DEFAULT_PORT_RANGE },
+    logLevel: env.PORTICO_LOG_LEVEL ?? 'info',
+  }
+}
+
+function invalidEnv(name: string, value: string, expected: string): Error {
+  return new errors.PTC_ERR_CONFIG_INVALID(
+    `environment`,
+    `  ${name}: expected ${expected}, got "${value}"`,
+  )
+}
+
+function portFromEnv(env: Env, name: string): number | undefined {
+  const value = env[name]
+  if (value === undefined || value === '') return undefined
+  const port = Number(value)
+  if (!/^\d+$/.test(value) || port > 65535)
+    throw invalidEnv(name, value, 'a port number from 0 to 65535')
+  return port
+}
+
+function portRangeFromEnv(env: Env): { from: number; to: number } | undefined {
+  const value = env.PORTICO_PORT_RANGE
+  if (value === undefined || value === '') return undefined
+  const match = /^(\d+)-(\d+)$/.exec(value)
+  const from = Number(match?.[1])
+  const to = Number(match?.[2])
+  if (!match || from < 1024 || to > 65535 || from > to) {
+    throw invalidEnv('PORTICO_PORT_RANGE', value, 'LO-HI with 1024 <= LO <= HI <= 65535')
+  }
+  return { from, to }
+}

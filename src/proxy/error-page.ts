@@ -1,0 +1,73 @@
+/** @module Edge error responses: small HTML for browsers, JSON for API clients, each with a request id. */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { PorticoError } from '../errors.ts'
+
+/** Extra content for an error page. */
+export interface ErrorPageOptions {
+  requestId: string
+  /** Hostnames to list on a 404 page (the registered sites), if any. */
+  knownHosts?: readonly string[]
+  /** Seconds for Retry-After (503). */
+  retryAfterSeconds?: number
+}
+
+const ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ESCAPES[c] as string)
+}
+
+function wantsJson(req: IncomingMessage): boolean {
+  const accept = req.headers.accept
+  return (
+    accept !== undefined && accept.includes('application/json') && !accept.includes('text/html')
+  )
+}
+
+function htmlBody(error: PorticoError, options: ErrorPageOptions): string {
+  const hosts = options.knownHosts ?? []
+  const list =
+    hosts.length === 0
+      ? ''
+      : `<p>Registered sites:</p><ul>${hosts.map((h) => `<li>${escapeHtml(h)}</li>`).join('')}</ul>`
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${error.statusCode} ${escapeHtml(error.code)}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}code{background:#f3f3f3;padding:0 .3em}</style></head>
+<body><h1>${error.statusCode}</h1><p>${escapeHtml(error.message)}</p>${list}
+<p><small>Portico · <code>${escapeHtml(error.code)}</code> · request id <code>${escapeHtml(options.requestId)}</code></small></p></body></html>
+`
+}
+
+/**
+ * sendError answers `req` with `error`'s status: JSON `{ error: { code, message, requestId } }`
+ * when the client prefers JSON, else a small HTML page. Does nothing if headers were already
+ * sent (the caller then destroys the response instead). Never throws.
+ */
+export function sendError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  error: PorticoError,
+  options: ErrorPageOptions,
+): void {
+  if (res.headersSent || res.destroyed) return
+  const json = wantsJson(req)
+  const body = json
+    ? JSON.stringify({
+        error: { code: error.code, message: error.message, requestId: options.requestId },
+      })
+    : htmlBody(error, options)
+  const headers: Record<string, string | number> = {
+    'Content-Type': json ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+    'X-Request-Id': options.requestId,
+  }
+  if (options.retryAfterSeconds !== undefined) headers['Retry-After'] = options.retryAfterSeconds
+  res.writeHead(error.statusCode, headers)
+  res.end(req.method === 'HEAD' ? undefined : body)
+}

@@ -1,0 +1,42 @@
+/** @module Registry: name → Upstream, the live healthy-instance registry shared by supervisor and proxy. */
+import { Upstream } from './upstream.ts'
+
+/** upstreamNameForApp returns the registry key of an app's instances. */
+export function upstreamNameForApp(app: string): string {
+  return `app:${app}`
+}
+
+/** upstreamNameForRoute returns the registry key of a route's static backends. */
+export function upstreamNameForRoute(vHost: string): string {
+  return `route:${vHost}`
+}
+
+/**
+ * Registry holds every Upstream by name. Upstreams outlive route-table swaps, so target state
+ * (health, in-flight counts) survives a config reload (Caddy's global `hosts` pool).
+ */
+export class Registry {
+  #upstreams = new Map<string, Upstream>()
+
+  /** upstream returns the upstream with that name, creating it empty on first use. */
+  upstream(name: string): Upstream {
+    let upstream = this.#upstreams.get(name)
+    if (!upstream) {
+      upstream = new Upstream(name)
+      this.#upstreams.set(name, upstream)
+    }
+    return upstream
+  }
+
+  get(name: string): Upstream | undefined {
+    return this.#upstreams.get(name)
+  }
+
+  delete(name: string): boolean {
+    return this.#upstreams.delete(name)
+  }
+
+  names(): string[] {
+    return [...this.#upstreams.keys()]
+  }
+}

@@ -1,0 +1,94 @@
+/** @module Upstream: the ordered set of Targets behind one app or one route's static backends. */
+import { Target, type TargetInit, type TargetState } from './target.ts'
+
+/** Called after any change that may make a waiting request servable (or hopeless). */
+export type AvailabilityListener = (upstream: Upstream) => void
+
+/**
+ * Upstream is a named set of targets. It is the meeting point of the process side and the proxy:
+ * the supervisor adds, moves and removes targets; the proxy picks among `available()`.
+ * Listeners run synchronously after every state change so route queues can drain at once.
+ */
+export class Upstream {
+  readonly name: string
+  #targets = new Map<string, Target>()
+  #available: Target[] = []
+  #listeners = new Set<AvailabilityListener>()
+
+  constructor(name: string) {
+    this.name = name
+  }
+
+  /** targets returns every target in insertion order (a fresh array; not for the hot path). */
+  targets(): Target[] {
+    return [...this.#targets.values()]
+  }
+
+  get(id: string): Target | undefined {
+    return this.#targets.get(id)
+  }
+
+  /**
+   * available returns the targets in rotation. The array is cached and rebuilt only when a state
+   * changes, so the request path does no allocation here. Callers must not mutate it.
+   */
+  available(): readonly Target[] {
+    return this.#available
+  }
+
+  /** hasStarting reports whether some target may become available soon. */
+  hasStarting(): boolean {
+    for (const t of this.#targets.values()) if (t.isStarting()) return true
+    return false
+  }
+
+  /** add creates a target (or returns the existing one with that id, updated to `init.state`). */
+  add(init: TargetInit): Target {
+    const existing = this.#targets.get(init.id)
+    if (existing) {
+      if (init.state) this.setState(existing.id, init.state)
+      return existing
+    }
+    const target = new Target(init)
+    this.#targets.set(target.id, target)
+    this.#changed()
+    return target
+  }
+
+  /** setState moves one target; returns true on a change (and then notifies listeners). */
+  setState(id: string, state: TargetState): boolean {
+    const target = this.#targets.get(id)
+    if (!target || !target.setState(state)) return false
+    this.#changed()
+    return true
+  }
+
+  /** setMarkedDead sets or clears the operator's dead mark; returns false for an unknown id. */
+  setMarkedDead(id: string, dead: boolean): boolean {
+    const target = this.#targets.get(id)
+    if (!target) return false
+    if (target.markedDead !== dead) {
+      target.markedDead = dead
+      this.#changed()
+    }
+    return true
+  }
+
+  /** remove drops a target from the set; in-flight requests to it finish on their own sockets. */
+  remove(id: string): boolean {
+    if (!this.#targets.delete(id)) return false
+    this.#changed()
+    return true
+  }
+
+  /** onChange registers a listener; the returned function unregisters it. */
+  onChange(listener: AvailabilityListener): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  #changed(): void {
+    this.#available = [...this.#targets.values()].filter((t) => t.isAvailable())
+    for (const listener of this.#listeners) listener(this)
+  }
+}
