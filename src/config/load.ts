@@ -65,23 +65,29 @@ function describeLoadError(cause: unknown): string {
  */
 export function formatIssues(error: z.ZodError, input: unknown): string[] {
   return error.issues.map((issue) => {
-    const where = formatPath(issue.path)
+    const where = formatPath(issue.path) || '(config)'
+    if (issue.code === 'unrecognized_keys') {
+      return `${where}: unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+    }
+    if (issue.code === 'invalid_key') {
+      const inner = issue.issues[0]?.message ?? issue.message
+      return `${where}: ${inner} (the key itself is wrong)`
+    }
     const value = valueAt(input, issue.path)
     const got = value.found && issue.code !== 'custom' ? `, got ${describeValue(value.value)}` : ''
-    const message =
-      issue.code === 'unrecognized_keys'
-        ? `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`
-        : issue.message
-    return `${where || '(config)'}: ${message}${issue.code === 'unrecognized_keys' ? '' : got}`
+    return `${where}: ${issue.message}${got}`
   })
 }
+
+const IDENTIFIER = /^[A-Za-z_$][\w$-]*$/
 
 /** formatPath renders `['apps', 1, 'instances']` as `apps[1].instances`. */
 export function formatPath(segments: readonly PropertyKey[]): string {
   let out = ''
   for (const s of segments) {
     if (typeof s === 'number') out += `[${s}]`
-    else out += out === '' ? String(s) : `.${String(s)}`
+    else if (typeof s === 'string' && IDENTIFIER.test(s)) out += out === '' ? s : `.${s}`
+    else out += `[${JSON.stringify(String(s))}]`
   }
   return out
 }
