@@ -9,13 +9,12 @@ import { appHostnames, type Config } from './config/schema.ts'
 import type { Settings } from './config/settings.ts'
 import type { Logger } from './observe/log.ts'
 import { createUpstreamAgent } from './proxy/forward.ts'
-import { createRoute, type Route } from './proxy/route.ts'
-import { RouteTable } from './proxy/router.ts'
+import { buildRouteTable } from './proxy/route-table.ts'
 import { EdgeServer } from './proxy/server.ts'
 import { CertStore } from './proxy/tls/cert-store.ts'
 import { loadOrCreateDevCa } from './proxy/tls/dev-ca.ts'
 import { createSniCallback } from './proxy/tls/sni.ts'
-import { Registry, upstreamNameForApp, upstreamNameForRoute } from './registry/registry.ts'
+import { Registry } from './registry/registry.ts'
 import { Supervisor } from './supervisor/supervisor.ts'
 
 /** A running Portico. */
@@ -33,52 +32,6 @@ export interface PorticoOptions {
   log: Logger
   /** Receives each line an app instance prints (dev terminal prefixing). */
   onOutput?: (app: string, index: number, stream: 'out' | 'err', line: string) => void
-}
-
-/**
- * buildRouteTable turns the config into a route table: one route per app hostname (targeting the
- * app's upstream) and one per config route (an app or static backends). Static backends are
- * registered as targets in their own upstream, in rotation unless marked dead.
- */
-export function buildRouteTable(config: Config, registry: Registry): RouteTable<Route> {
-  const table = new RouteTable<Route>()
-  for (const app of config.apps) {
-    const upstream = registry.upstream(upstreamNameForApp(app.name))
-    for (const vHost of appHostnames(app)) {
-      table.set(
-        vHost,
-        createRoute({
-          vHost,
-          app: app.name,
-          upstream,
-          // The default spreads concurrent load across instances (architecture contract).
-          strategy: app.strategy ?? 'LEAST_CONNECTIONS',
-          reqActiveLength: 64 * app.instances,
-          reqQueueLength: 256,
-          headers: {},
-          autoHttps: true,
-        }),
-      )
-    }
-  }
-  for (const route of config.routes) {
-    const upstream = registry.upstream(
-      route.app ? upstreamNameForApp(route.app) : upstreamNameForRoute(route.vHost),
-    )
-    for (const backend of route.backends ?? []) {
-      const id = backend.id ?? `${backend.hostname}:${backend.port}`
-      const target = upstream.add({
-        id,
-        host: backend.hostname,
-        port: backend.port,
-        weight: backend.weight,
-        state: 'healthy',
-      })
-      upstream.setMarkedDead(target.id, backend.isDead === true)
-    }
-    table.set(route.vHost, createRoute({ ...route, upstream }))
-  }
-  return table
 }
 
 function toAppView(status: ReturnType<Supervisor['list']>[number]): AppView {

@@ -68,6 +68,8 @@ export function sendError(
     'X-Request-Id': options.requestId,
   }
   if (options.retryAfterSeconds !== undefined) headers['Retry-After'] = options.retryAfterSeconds
+  // After a malformed request the rest of the connection cannot be trusted (smuggling): close it.
+  if (error.statusCode === 400) headers.Connection = 'close'
   res.writeHead(error.statusCode, headers)
   res.end(req.method === 'HEAD' ? undefined : body)
 }
