@@ -34,7 +34,7 @@ describe('Admission', () => {
 
   it('rejects past maxActive + maxQueue at once with "full"', () => {
     const { admission } = make()
-    for (let i = 0; i < 5; i++) admission.acquire()
+    for (let i = 0; i < 5; i++) void admission.acquire()
     expect(admission.acquire()).toBe('full')
     expect(admission.queued).toBe(3)
   })
@@ -42,7 +42,7 @@ describe('Admission', () => {
   it('grants waiters in FIFO order as slots are released', async () => {
     const { admission } = make({ maxActive: 1 })
     const log: (Rejection | 'granted')[] = []
-    admission.acquire()
+    void admission.acquire()
     const order: number[] = []
     for (const n of [1, 2, 3]) void Promise.resolve(admission.acquire()).then(() => order.push(n))
     admission.release()
@@ -57,7 +57,7 @@ describe('Admission', () => {
 
   it('times a waiter out with "timeout" and frees its place', async () => {
     const { admission } = make({ maxActive: 1 })
-    admission.acquire()
+    void admission.acquire()
     const log: (Rejection | 'granted')[] = []
     track(admission.acquire(), log)
     await vi.advanceTimersByTimeAsync(999)
@@ -69,7 +69,7 @@ describe('Admission', () => {
 
   it('removes an aborted waiter: it is never granted and the next one is', async () => {
     const { admission } = make({ maxActive: 1 })
-    admission.acquire()
+    void admission.acquire()
     const log: (Rejection | 'granted')[] = []
     const controller = new AbortController()
     track(admission.acquire(controller.signal), log)
@@ -113,7 +113,7 @@ describe('Admission', () => {
 
   it('close rejects every waiter and later requests', async () => {
     const { admission } = make({ maxActive: 1 })
-    admission.acquire()
+    void admission.acquire()
     const log: (Rejection | 'granted')[] = []
     track(admission.acquire(), log)
     admission.close()
@@ -124,7 +124,7 @@ describe('Admission', () => {
 
   it('keeps its internal queue bounded over many waits', async () => {
     const { admission } = make({ maxActive: 1, maxQueue: 10 })
-    admission.acquire()
+    void admission.acquire()
     for (let i = 0; i < 10_000; i++) {
       void admission.acquire()
       admission.release()

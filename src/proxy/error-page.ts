@@ -25,9 +25,7 @@ function escapeHtml(s: string): string {
 
 function wantsJson(req: IncomingMessage): boolean {
   const accept = req.headers.accept
-  return (
-    accept !== undefined && accept.includes('application/json') && !accept.includes('text/html')
-  )
+  return accept?.includes('application/json') && !accept.includes('text/html')
 }
 
 function htmlBody(error: PorticoError, options: ErrorPageOptions): string {

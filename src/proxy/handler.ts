@@ -192,7 +192,7 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
       }
       // Only origin-form targets are routed: an absolute-form URL could name another host than
       // Host (RFC 9112 §3.2.2) and `*`/authority-form have no meaning for an app.
-      const originForm = req.url !== undefined && req.url.startsWith('/')
+      const originForm = req.url?.startsWith('/')
       const host =
         !originForm || countHost(req.rawHeaders) > 1 ? null : normalizeHost(req.headers.host)
       if (host === null) return fail(req, res, new errors.PTC_ERR_HOST_MALFORMED(), requestId)
