@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type tls from 'node:tls'
 import {
   CLIENT_HEADERS_TIMEOUT_MS,
@@ -18,6 +19,7 @@ import { sendError } from './error-page.ts'
 import { createHandler, type HandlerContext } from './handler.ts'
 import { normalizeHost } from './host.ts'
 import { TLS_SERVER_OPTIONS } from './tls/sni.ts'
+import { createUpgradeHandler } from './upgrade.ts'
 
 /** Options of the edge listeners. Ports may be 0 (any free port). */
 export interface EdgeServerOptions {
@@ -63,6 +65,8 @@ export class EdgeServer {
   #options: EdgeServerOptions
   #https: https.Server
   #http: http.Server
+  /** Open WebSocket tunnels; they outlive their HTTP exchange, so close() ends them itself. */
+  #tunnels = new Set<Duplex>()
 
   constructor(options: EdgeServerOptions) {
     this.#options = options
@@ -83,6 +87,15 @@ export class EdgeServer {
     )
     tuneServer(this.#https)
     tuneServer(this.#http)
+    const upgradeContext = {
+      table: options.handler.table,
+      log: options.log,
+      tunnels: this.#tunnels,
+    }
+    const upgradeHttps = createUpgradeHandler(upgradeContext, 'https')
+    const upgradeHttp = createUpgradeHandler(upgradeContext, 'http')
+    this.#https.on('upgrade', (req, socket, head) => void upgradeHttps(req, socket, head))
+    this.#http.on('upgrade', (req, socket, head) => void upgradeHttp(req, socket, head))
   }
 
   /** start binds both listeners and resolves with the ports they got. */
@@ -106,9 +119,11 @@ export class EdgeServer {
     for (const s of servers) s.closeIdleConnections()
     const timer = setTimeout(() => {
       for (const s of servers) s.closeAllConnections()
+      for (const tunnel of this.#tunnels) tunnel.destroy()
     }, drainMs)
     await closed
     clearTimeout(timer)
+    for (const tunnel of this.#tunnels) tunnel.destroy()
   }
 
   #onPlainHttp(

@@ -1,0 +1,171 @@
+// WebSocket tunnelling through the edge against a real `ws` server on loopback.
+import { once } from 'node:events'
+import { mkdtemp, rm } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { WebSocket, WebSocketServer } from 'ws'
+import { parseConfig } from '../../src/config/load.ts'
+import { createLogger } from '../../src/observe/log.ts'
+import { createUpstreamAgent } from '../../src/proxy/forward.ts'
+import { buildRouteTable } from '../../src/proxy/route-table.ts'
+import { EdgeServer } from '../../src/proxy/server.ts'
+import { issueLeaf, loadOrCreateDevCa } from '../../src/proxy/tls/dev-ca.ts'
+import { Registry } from '../../src/registry/registry.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+describe('edge WebSockets', () => {
+  let backend: http.Server
+  let wss: WebSocketServer
+  let edge: EdgeServer
+  let ports: { https: number; http: number }
+  let ca: string
+  let dir: string
+  const serverSockets = new Set<WebSocket>()
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'portico-ws-'))
+    backend = http.createServer((_req, res) => res.end('plain'))
+    wss = new WebSocketServer({ noServer: true })
+    backend.on('upgrade', (req, socket, head) => {
+      if (req.url === '/forbidden') {
+        socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope')
+        return
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        serverSockets.add(ws)
+        ws.on('close', () => serverSockets.delete(ws))
+        ws.on('message', (data) => {
+          if (data.toString() === 'close-please') ws.close(1000, 'bye')
+          else ws.send(`echo:${data.toString()}:${req.headers['x-forwarded-for']}`)
+        })
+      })
+    })
+    backend.listen(0, '127.0.0.1')
+    await once(backend, 'listening')
+    const port = (backend.address() as AddressInfo).port
+    const config = parseConfig(
+      {
+        routes: [
+          { vHost: 'ws.test', backends: [{ hostname: '127.0.0.1', port }], autoHttps: false },
+        ],
+      },
+      'ws.test',
+    )
+    const table = buildRouteTable(config, new Registry())
+    const devCa = await loadOrCreateDevCa(dir)
+    ca = devCa.certPem
+    edge = new EdgeServer({
+      bind: '127.0.0.1',
+      httpsPort: 0,
+      httpPort: 0,
+      httpRedirect: true,
+      defaultCert: await issueLeaf(devCa, 'ws.test'),
+      sniCallback: (_name, cb) => cb(null, undefined),
+      handler: {
+        table: () => table,
+        agent: createUpstreamAgent(),
+        log: createLogger({ level: 'silent' }),
+        knownHosts: () => [],
+      },
+      log: createLogger({ level: 'silent' }),
+    })
+    ports = await edge.start()
+  })
+
+  afterAll(async () => {
+    await edge?.close(500)
+    for (const ws of serverSockets) ws.terminate()
+    wss?.close()
+    backend?.closeAllConnections()
+    await new Promise((r) => backend?.close(r))
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  function connect(url: string, options: { ca?: string } = {}): Promise<WebSocket> {
+    const ws = new WebSocket(url, {
+      headers: { Host: 'ws.test' },
+      ...(options.ca ? { ca: options.ca, servername: 'ws.test' } : {}),
+    })
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(ws))
+      ws.once('error', reject)
+    })
+  }
+
+  function nextMessage(ws: WebSocket): Promise<string> {
+    return new Promise((resolve) => ws.once('message', (d) => resolve(d.toString())))
+  }
+
+  it('echoes through the edge over ws:// and wss:// with X-Forwarded-For set', async () => {
+    const plain = await connect(`ws://127.0.0.1:${ports.http}/`)
+    plain.send('hi')
+    expect(await nextMessage(plain)).toBe('echo:hi:127.0.0.1')
+    plain.close()
+    const secure = await connect(`wss://127.0.0.1:${ports.https}/`, { ca })
+    secure.send('there')
+    expect(await nextMessage(secure)).toBe('echo:there:127.0.0.1')
+    secure.close()
+  })
+
+  it('closes the upstream side when the client closes', async () => {
+    const ws = await connect(`ws://127.0.0.1:${ports.http}/`)
+    ws.send('x')
+    await nextMessage(ws)
+    expect(serverSockets.size).toBeGreaterThan(0)
+    ws.terminate()
+    await waitFor(() => serverSockets.size === 0, { message: 'upstream socket should close' })
+  })
+
+  it('closes the client side when the upstream closes', async () => {
+    const ws = await connect(`ws://127.0.0.1:${ports.http}/`)
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
+    ws.send('close-please')
+    expect(await closed).toBe(1000)
+  })
+
+  it('relays an upstream refusal (403) and closes', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${ports.http}/forbidden`, {
+      headers: { Host: 'ws.test' },
+    })
+    const status = await new Promise<number>((resolve) =>
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)),
+    )
+    expect(status).toBe(403)
+    ws.terminate()
+  })
+
+  it('answers an upgrade for an unknown host with a complete 404', async () => {
+    const reply = await raw(
+      ports.http,
+      'GET / HTTP/1.1\r\nHost: nope.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    )
+    expect(reply).toMatch(/^HTTP\/1\.1 404 /)
+    expect(reply).toContain('PTC_ERR_ROUTE_NOT_FOUND')
+  })
+
+  it('never tunnels an h2c upgrade', async () => {
+    const reply = await raw(
+      ports.http,
+      'GET / HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
+    )
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /)
+  })
+})
+
+/** raw writes exact bytes and resolves with the reply once the server closes (or after 2 s). */
+function raw(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(bytes))
+    let out = ''
+    socket.on('data', (d) => {
+      out += d.toString()
+    })
+    socket.setTimeout(2_000, () => socket.destroy())
+    socket.on('close', () => resolve(out))
+    socket.on('error', reject)
+  })
+}
