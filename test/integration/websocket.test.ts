@@ -132,10 +132,12 @@ describe('edge WebSockets', () => {
       headers: { Host: 'ws.test' },
     })
     const status = await new Promise<number>((resolve) =>
-      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)),
+      ws.once('unexpected-response', (req, res) => {
+        req.destroy()
+        resolve(res.statusCode ?? 0)
+      }),
     )
     expect(status).toBe(403)
-    ws.terminate()
   })
 
   it('answers an upgrade for an unknown host with a complete 404', async () => {
