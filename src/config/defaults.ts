@@ -15,6 +15,8 @@ export const DEFAULT_PORT_RANGE = { from: 41000, to: 41999 } as const
 
 /** How often an instance's health is probed once it is in rotation, in milliseconds. */
 export const DEFAULT_HEALTH_INTERVAL_MS = 5_000
+/** How often an ejected static backend is re-probed, in milliseconds (reference spec: 60 s). */
+export const DEFAULT_BACKEND_PROBE_INTERVAL_MS = 60_000
 /** How long one health probe may take before it counts as failed, in milliseconds. */
 export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000
 /** How often a starting instance is probed until it first answers, in milliseconds. */

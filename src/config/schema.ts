@@ -3,6 +3,7 @@ import { z } from 'zod'
 import {
   DEFAULT_API_HOST,
   DEFAULT_API_PORT,
+  DEFAULT_BACKEND_PROBE_INTERVAL_MS,
   DEFAULT_BIND,
   DEFAULT_HEALTH_INTERVAL_MS,
   DEFAULT_HEALTH_TIMEOUT_MS,
@@ -206,6 +207,21 @@ export const routeSchema = z
       .default(DEFAULT_REQ_QUEUE_LENGTH)
       .describe('Requests that may wait; past that, 503. Default 256.'),
     headers: headersSchema.default({}).describe('Headers added to every request sent upstream.'),
+    healthCheck: z
+      .object({
+        path: z.string().startsWith('/', { error: 'expected a path starting with "/"' }).optional(),
+        interval: positiveInt('a positive number of milliseconds').default(
+          DEFAULT_BACKEND_PROBE_INTERVAL_MS,
+        ),
+        timeout: positiveInt('a positive number of milliseconds').default(
+          DEFAULT_HEALTH_TIMEOUT_MS,
+        ),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'How an ejected static backend is re-probed: TCP or `path`, every `interval` ms (default 60000).',
+      ),
     authProvider: z
       .string()
       .optional()

@@ -25,7 +25,9 @@ function escapeHtml(s: string): string {
 
 function wantsJson(req: IncomingMessage): boolean {
   const accept = req.headers.accept
-  return accept?.includes('application/json') && !accept.includes('text/html')
+  return (
+    accept !== undefined && accept.includes('application/json') && !accept.includes('text/html')
+  )
 }
 
 function htmlBody(error: PorticoError, options: ErrorPageOptions): string {

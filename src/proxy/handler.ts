@@ -8,8 +8,10 @@ import {
 } from '../config/defaults.ts'
 import { errors, type PorticoError } from '../errors.ts'
 import type { Logger } from '../observe/log.ts'
+import type { PassiveHealth } from '../registry/health/passive.ts'
 import type { Target } from '../registry/target.ts'
 import type { Rejection } from './admission.ts'
+import { recordLatency } from './balancer/least-latency.ts'
 import { sendError } from './error-page.ts'
 import { type AttemptResult, forward } from './forward.ts'
 import { buildRequestHeaders, clientAddress } from './headers.ts'
@@ -25,6 +27,8 @@ export interface HandlerContext {
   log: Logger
   /** Hostnames listed on the 404 page (dev mode); empty to list none. */
   knownHosts: () => readonly string[]
+  /** Counts connect failures and resets; ejects a target after too many. */
+  passive: PassiveHealth
   connectTimeoutMs?: number
   upstreamTimeoutMs?: number
 }
@@ -116,6 +120,7 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
         )
       }
       target.inFlight++
+      const attemptStart = Date.now()
       const result: AttemptResult = await forward({
         req,
         res,
@@ -129,10 +134,13 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
       })
       target.inFlight--
       if (result.kind !== 'failed') {
-        if (result.kind === 'responded') target.fails = 0
+        if (result.kind === 'responded') {
+          ctx.passive.countSuccess(target)
+          recordLatency(target, Date.now() - attemptStart)
+        }
         return logAccess(ex, target, result.kind === 'responded' ? result.status : 499, retries)
       }
-      target.fails++
+      ctx.passive.countFailure(route.upstream, target)
       if (
         !shouldRetry({
           failure: result.failure,

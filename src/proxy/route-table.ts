@@ -1,6 +1,12 @@
 /** @module buildRouteTable: the route table a config describes (app hostnames and config routes). */
+import {
+  DEFAULT_BACKEND_PROBE_INTERVAL_MS,
+  DEFAULT_HEALTH_INTERVAL_MS,
+  DEFAULT_HEALTH_TIMEOUT_MS,
+} from '../config/defaults.ts'
 import type { Config } from '../config/schema.ts'
 import { appHostnames } from '../config/schema.ts'
+import { ActiveProbe } from '../registry/health/active.ts'
 import { type Registry, upstreamNameForApp, upstreamNameForRoute } from '../registry/registry.ts'
 import { createRoute, type Route } from './route.ts'
 import { RouteTable } from './router.ts'
@@ -49,4 +55,48 @@ export function buildRouteTable(config: Config, registry: Registry): RouteTable<
     table.set(route.vHost, createRoute({ ...route, upstream }))
   }
   return table
+}
+
+/**
+ * createProbes returns one ActiveProbe per upstream the config uses (not started): app upstreams
+ * probe with the app's `health` settings, static routes with their `healthCheck` (60 s default,
+ * as the reference specification re-probes dead backends).
+ */
+export function createProbes(
+  config: Config,
+  registry: Registry,
+  onRecovered?: (upstream: string, target: string) => void,
+): ActiveProbe[] {
+  const probes: ActiveProbe[] = []
+  const make = (name: string, intervalMs: number, timeoutMs: number, path: string | undefined) => {
+    const upstream = registry.upstream(name)
+    probes.push(
+      new ActiveProbe({
+        upstream,
+        intervalMs,
+        timeoutMs,
+        path,
+        ...(onRecovered ? { onRecovered: (t) => onRecovered(name, t.id) } : {}),
+      }),
+    )
+  }
+  for (const app of config.apps) {
+    make(
+      upstreamNameForApp(app.name),
+      app.health?.interval ?? DEFAULT_HEALTH_INTERVAL_MS,
+      app.health?.timeout ?? DEFAULT_HEALTH_TIMEOUT_MS,
+      app.health?.path,
+    )
+  }
+  for (const route of config.routes) {
+    if (route.app !== undefined) continue
+    const check = route.healthCheck
+    make(
+      upstreamNameForRoute(route.vHost),
+      check?.interval ?? DEFAULT_BACKEND_PROBE_INTERVAL_MS,
+      check?.timeout ?? DEFAULT_HEALTH_TIMEOUT_MS,
+      check?.path,
+    )
+  }
+  return probes
 }

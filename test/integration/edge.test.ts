@@ -13,6 +13,7 @@ import { createUpstreamAgent } from '../../src/proxy/forward.ts'
 import { buildRouteTable } from '../../src/proxy/route-table.ts'
 import { EdgeServer } from '../../src/proxy/server.ts'
 import { issueLeaf, loadOrCreateDevCa } from '../../src/proxy/tls/dev-ca.ts'
+import { PassiveHealth } from '../../src/registry/health/passive.ts'
 import { Registry } from '../../src/registry/registry.ts'
 import { type Backend, startBackend } from '../helpers/backend.ts'
 import { request } from '../helpers/http.ts'
@@ -96,6 +97,7 @@ describe('edge (static backends)', () => {
       handler: {
         table: () => table,
         agent: createUpstreamAgent(),
+        passive: new PassiveHealth(),
         log: createLogger({ level: 'silent' }),
         knownHosts: () => table.hosts(),
         upstreamTimeoutMs: 1_000,

@@ -14,6 +14,7 @@ import { createUpstreamAgent } from '../../src/proxy/forward.ts'
 import { buildRouteTable } from '../../src/proxy/route-table.ts'
 import { EdgeServer } from '../../src/proxy/server.ts'
 import { issueLeaf, loadOrCreateDevCa } from '../../src/proxy/tls/dev-ca.ts'
+import { PassiveHealth } from '../../src/registry/health/passive.ts'
 import { Registry } from '../../src/registry/registry.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -68,6 +69,7 @@ describe('edge WebSockets', () => {
       handler: {
         table: () => table,
         agent: createUpstreamAgent(),
+        passive: new PassiveHealth(),
         log: createLogger({ level: 'silent' }),
         knownHosts: () => [],
       },

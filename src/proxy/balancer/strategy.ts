@@ -1,8 +1,12 @@
 /** @module The Strategy interface and the table of strategies by name. */
 import type { StrategyName } from '../../config/schema.ts'
 import type { Target } from '../../registry/target.ts'
+import { ipHash } from './ip-hash.ts'
 import { leastConnections } from './least-connections.ts'
+import { leastLatency } from './least-latency.ts'
+import { random } from './random.ts'
 import { roundRobin } from './round-robin.ts'
+import { weightedRoundRobin } from './weighted-round-robin.ts'
 
 /** What a strategy may know about the request it places. */
 export interface PickContext {
@@ -25,12 +29,15 @@ export interface Strategy {
   ): Target | undefined
 }
 
-/** STRATEGIES makes a fresh strategy for a name. Names not implemented yet fall back to round robin. */
+/**
+ * STRATEGIES makes a fresh strategy for a name; call it once per route, since stateful strategies
+ * (round robin, weighted round robin, least latency) keep their position in the closure.
+ */
 export const STRATEGIES: Record<StrategyName, () => Strategy> = {
   ROUND_ROBIN: roundRobin,
-  WEIGHTED_ROUND_ROBIN: roundRobin,
+  WEIGHTED_ROUND_ROBIN: weightedRoundRobin,
   LEAST_CONNECTIONS: leastConnections,
-  IP_HASH: roundRobin,
-  RANDOM: roundRobin,
-  LEAST_LATENCY: leastConnections,
+  IP_HASH: ipHash,
+  RANDOM: () => random(),
+  LEAST_LATENCY: leastLatency,
 }
