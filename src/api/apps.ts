@@ -17,7 +17,10 @@ export interface InstanceView {
 }
 
 /** An app as the API shows it: its spec fields plus its instances. */
-export type AppView = Omit<AppSpec, 'instances'> & { hostnames: string[]; instances: InstanceView[] }
+export type AppView = Omit<AppSpec, 'instances'> & {
+  hostnames: string[]
+  instances: InstanceView[]
+}
 
 /** What the apps endpoints read. */
 export interface AppsService {
