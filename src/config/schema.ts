@@ -207,6 +207,16 @@ export const routeSchema = z
       .default(DEFAULT_REQ_QUEUE_LENGTH)
       .describe('Requests that may wait; past that, 503. Default 256.'),
     headers: headersSchema.default({}).describe('Headers added to every request sent upstream.'),
+    stripPrefix: z
+      .string()
+      .startsWith('/', { error: 'expected a path prefix starting with "/"' })
+      .optional()
+      .describe('Removed from the start of the path before forwarding (`/api/x` → `/x`).'),
+    addPrefix: z
+      .string()
+      .startsWith('/', { error: 'expected a path prefix starting with "/"' })
+      .optional()
+      .describe('Prepended to the path before forwarding (after stripPrefix).'),
     healthCheck: z
       .object({
         path: z.string().startsWith('/', { error: 'expected a path starting with "/"' }).optional(),

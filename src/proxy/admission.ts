@@ -53,6 +53,23 @@ export class Admission {
   }
 
   /**
+   * tryAcquire takes a slot at once if one is free, nobody is queued and a target can serve;
+   * it is the allocation-free fast path of the request loop. Returns whether it took a slot.
+   */
+  tryAcquire(): boolean {
+    if (
+      this.#closed ||
+      this.#queued > 0 ||
+      this.#active >= this.#options.maxActive ||
+      !this.#options.canServe()
+    ) {
+      return false
+    }
+    this.#active++
+    return true
+  }
+
+  /**
    * acquire resolves to undefined when the request holds a slot, or to the reason it will not
    * get one. `signal` aborts the wait (the client went away): the waiter leaves the queue and
    * the promise resolves to 'closed'. The fast path (slot free, target available) is synchronous

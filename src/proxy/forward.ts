@@ -16,7 +16,7 @@ export type Failure = 'dial' | 'reset' | 'sent' | 'timeout'
 
 /** The outcome of one attempt. `responded` means the upstream's response reached the client. */
 export type AttemptResult =
-  | { kind: 'responded'; status: number }
+  | { kind: 'responded'; status: number; bytes: number }
   | { kind: 'failed'; failure: Failure; error: Error }
   /** The client went away; nothing more to do. */
   | { kind: 'aborted' }
@@ -97,6 +97,7 @@ export function forward(attempt: Attempt): Promise<AttemptResult> {
       proxyReq.destroy(new Error('upstream response timeout'))
     })
     let upstreamRes: IncomingMessage | undefined
+    const relayed = { bytes: 0 }
     // ServerResponse 'close' means the exchange is over: finished, or the client went away.
     // (IncomingMessage 'close' fires once the request body is read, so it cannot tell.)
     const onResponseClose = () => {
@@ -106,7 +107,11 @@ export function forward(attempt: Attempt): Promise<AttemptResult> {
       }
       if (!upstreamRes.complete) upstreamRes.destroy()
       const status = upstreamRes.statusCode ?? 502
-      settle(res.writableFinished ? { kind: 'responded', status } : { kind: 'aborted' })
+      settle(
+        res.writableFinished
+          ? { kind: 'responded', status, bytes: relayed.bytes }
+          : { kind: 'aborted' },
+      )
     }
     res.once('close', onResponseClose)
     proxyReq.on('error', (error) => {
@@ -127,7 +132,7 @@ export function forward(attempt: Attempt): Promise<AttemptResult> {
     proxyReq.on('response', (proxyRes) => {
       if (connectTimer) clearTimeout(connectTimer)
       upstreamRes = proxyRes
-      relay(proxyRes, res, settle)
+      relay(proxyRes, res, settle, relayed)
     })
   })
 }
@@ -136,6 +141,7 @@ function relay(
   proxyRes: IncomingMessage,
   res: ServerResponse,
   settle: (r: AttemptResult) => void,
+  relayed: { bytes: number },
 ): void {
   const status = proxyRes.statusCode ?? 502
   try {
@@ -147,6 +153,9 @@ function relay(
     settle({ kind: 'failed', failure: 'sent', error: error as Error })
     return
   }
+  proxyRes.on('data', (chunk: Buffer) => {
+    relayed.bytes += chunk.length
+  })
   proxyRes.pipe(res)
   // An upstream that dies mid-body must not look complete to the client: destroy, never end.
   proxyRes.on('error', () => res.destroy())

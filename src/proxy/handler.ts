@@ -7,13 +7,14 @@ import {
   MAX_HEADER_COUNT,
 } from '../config/defaults.ts'
 import { errors, type PorticoError } from '../errors.ts'
+import type { EventBus } from '../observe/events.ts'
 import type { Logger } from '../observe/log.ts'
 import type { PassiveHealth } from '../registry/health/passive.ts'
 import type { Target } from '../registry/target.ts'
 import type { Rejection } from './admission.ts'
 import { recordLatency } from './balancer/least-latency.ts'
 import { sendError } from './error-page.ts'
-import { type AttemptResult, forward } from './forward.ts'
+import { forward } from './forward.ts'
 import { buildRequestHeaders, clientAddress } from './headers.ts'
 import { normalizeHost } from './host.ts'
 import { shouldRetry } from './retry.ts'
@@ -25,30 +26,36 @@ export interface HandlerContext {
   table: () => RouteTable<Route>
   agent: Agent
   log: Logger
+  /** Receives `request:completed` for every routed request. */
+  events: EventBus
   /** Hostnames listed on the 404 page (dev mode); empty to list none. */
   knownHosts: () => readonly string[]
-  /** Counts connect failures and resets; ejects a target after too many. */
+  /** Counts failed attempts; ejects a target after too many. */
   passive: PassiveHealth
   connectTimeoutMs?: number
   upstreamTimeoutMs?: number
 }
 
-/** The request-line facts one request carries through its attempts. */
+/** The facts one request carries through admission and its attempts. */
 interface Exchange {
   req: IncomingMessage
   res: ServerResponse
   route: Route
   requestId: string
-  headers: string[]
-  hasBody: boolean
   startedAt: number
+  queueMs: number
+  retries: number
+  target: Target | undefined
+  /** Response body bytes relayed to the client. */
+  bytesOut: number
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 const RETRY_AFTER_FULL_S = 2
 const RETRY_AFTER_NO_TARGET_S = 5
+/** Status logged when the client went away before the response ended (nginx's 499). */
+const CLIENT_CLOSED = 499
 
-/** requestIdOf keeps a sane client X-Request-Id, else makes one. */
 function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id']
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
@@ -59,94 +66,135 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
-function countHost(raw: readonly string[]): number {
+function hostCount(raw: readonly string[]): number {
   let n = 0
-  for (let i = 0; i < raw.length; i += 2)
-    if ((raw[i] as string).length === 4 && (raw[i] as string).toLowerCase() === 'host') n++
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 4 && name.toLowerCase() === 'host') n++
+  }
   return n
+}
+
+/** routedHost returns the request's routing key, or null when the request is malformed. */
+function routedHost(req: IncomingMessage): string | null {
+  // Only origin-form targets are routed: an absolute-form URL could name another host than
+  // Host (RFC 9112 §3.2.2), and `*` or authority-form mean nothing to an app.
+  if (req.url === undefined || req.url.charCodeAt(0) !== 47 /* '/' */) return null
+  if (hostCount(req.rawHeaders) > 1) return null
+  return normalizeHost(req.headers.host)
+}
+
+function rejectionError(rejection: Rejection, vHost: string): [PorticoError, number] {
+  switch (rejection) {
+    case 'full':
+      return [new errors.PTC_ERR_QUEUE_FULL(vHost), RETRY_AFTER_FULL_S]
+    case 'timeout':
+      return [new errors.PTC_ERR_QUEUE_TIMEOUT(vHost), RETRY_AFTER_FULL_S]
+    case 'no-target':
+    case 'closed':
+      return [new errors.PTC_ERR_NO_TARGET(vHost), RETRY_AFTER_NO_TARGET_S]
+  }
 }
 
 /**
  * createHandler returns the edge's request listener for one listener protocol. It never throws:
- * every failure becomes an error page (or a destroyed response once bytes were sent).
+ * every failure becomes an error page (or a destroyed response once bytes were sent), and every
+ * routed request ends with one `request:completed` event and one access-log line.
  */
 export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
   const connectTimeoutMs = ctx.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
   const upstreamTimeoutMs = ctx.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS
 
-  const fail = (
+  function fail(
     req: IncomingMessage,
     res: ServerResponse,
     error: PorticoError,
     requestId: string,
     retryAfter?: number,
-  ) => {
+  ): void {
+    const knownHosts = error.statusCode === 404 ? ctx.knownHosts() : []
     sendError(req, res, error, {
       requestId,
-      knownHosts: error.statusCode === 404 ? ctx.knownHosts() : [],
+      knownHosts,
       ...(retryAfter ? { retryAfterSeconds: retryAfter } : {}),
     })
   }
 
-  const rejectionError = (rejection: Rejection, vHost: string): [PorticoError, number] => {
-    switch (rejection) {
-      case 'full':
-        return [new errors.PTC_ERR_QUEUE_FULL(vHost), RETRY_AFTER_FULL_S]
-      case 'timeout':
-        return [new errors.PTC_ERR_QUEUE_TIMEOUT(vHost), RETRY_AFTER_FULL_S]
-      case 'no-target':
-      case 'closed':
-        return [new errors.PTC_ERR_NO_TARGET(vHost), RETRY_AFTER_NO_TARGET_S]
+  function complete(ex: Exchange, status: number): void {
+    const { req, res, route } = ex
+    const event = {
+      requestId: ex.requestId,
+      route: route.vHost,
+      app: route.app,
+      target: ex.target?.id,
+      method: req.method ?? '',
+      path: req.url ?? '',
+      status,
+      durationMs: Date.now() - ex.startedAt,
+      queueMs: ex.queueMs,
+      retries: ex.retries,
+      bytesIn: Number(req.headers['content-length'] ?? 0) || 0,
+      bytesOut: ex.bytesOut,
     }
+    ctx.events.emit('request:completed', event)
+    ctx.log.info(event, 'request')
   }
 
-  async function attemptAll(ex: Exchange): Promise<void> {
+  /** proxy runs the attempts for an admitted request; returns the status the client got. */
+  async function proxy(ex: Exchange): Promise<number> {
     const { req, res, route } = ex
+    const body = hasBody(req)
+    const headers = buildRequestHeaders(req.rawHeaders, {
+      clientIp: clientAddress(req.socket.remoteAddress),
+      proto,
+      host: req.headers.host ?? route.vHost,
+      requestId: ex.requestId,
+      routeHeaders: route.routeHeaders,
+      routeHeaderNames: route.routeHeaderNames,
+      trustForwarded: false,
+    })
+    const path = route.rewritePath(req.url ?? '/')
     const clientIp = clientAddress(req.socket.remoteAddress)
     let tried: Set<Target> | undefined
-    for (let retries = 0; ; retries++) {
+    for (;;) {
       const target = route.strategy.pick(route.upstream.available(), { clientIp }, tried)
       if (target === undefined) {
         const error =
-          retries === 0
+          ex.retries === 0
             ? new errors.PTC_ERR_NO_TARGET(route.vHost)
             : new errors.PTC_ERR_UPSTREAM_FAILED(route.vHost)
-        return fail(
-          req,
-          res,
-          error,
-          ex.requestId,
-          retries === 0 ? RETRY_AFTER_NO_TARGET_S : undefined,
-        )
+        fail(req, res, error, ex.requestId, ex.retries === 0 ? RETRY_AFTER_NO_TARGET_S : undefined)
+        return error.statusCode
       }
+      ex.target = target
       target.inFlight++
       const attemptStart = Date.now()
-      const result: AttemptResult = await forward({
+      const result = await forward({
         req,
         res,
         target,
-        headers: ex.headers,
-        path: req.url ?? '/',
+        headers,
+        path,
         agent: ctx.agent,
-        hasBody: ex.hasBody,
+        hasBody: body,
         connectTimeoutMs,
         upstreamTimeoutMs,
       })
       target.inFlight--
-      if (result.kind !== 'failed') {
-        if (result.kind === 'responded') {
-          ctx.passive.countSuccess(target)
-          recordLatency(target, Date.now() - attemptStart)
-        }
-        return logAccess(ex, target, result.kind === 'responded' ? result.status : 499, retries)
+      if (result.kind === 'responded') {
+        ex.bytesOut = result.bytes
+        ctx.passive.countSuccess(target)
+        recordLatency(target, Date.now() - attemptStart)
+        return result.status
       }
+      if (result.kind === 'aborted') return CLIENT_CLOSED
       ctx.passive.countFailure(route.upstream, target)
       if (
         !shouldRetry({
           failure: result.failure,
           method: req.method ?? 'GET',
-          hasBody: ex.hasBody,
-          retries,
+          hasBody: body,
+          retries: ex.retries,
         })
       ) {
         ctx.log.warn(
@@ -163,32 +211,26 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
             ? new errors.PTC_ERR_UPSTREAM_TIMEOUT(route.vHost)
             : new errors.PTC_ERR_UPSTREAM_FAILED(route.vHost)
         fail(req, res, error, ex.requestId)
-        return logAccess(ex, target, error.statusCode, retries)
+        return error.statusCode
       }
+      ex.retries++
       tried ??= new Set()
       tried.add(target)
     }
   }
 
-  function logAccess(
-    ex: Exchange,
-    target: Target | undefined,
-    status: number,
-    retries: number,
-  ): void {
-    ctx.log.info(
-      {
-        requestId: ex.requestId,
-        host: ex.route.vHost,
-        method: ex.req.method,
-        path: ex.req.url,
-        status,
-        target: target?.id,
-        retries,
-        durationMs: Date.now() - ex.startedAt,
-      },
-      'request',
-    )
+  /** admit takes a slot (waiting in the route queue if needed); returns the rejection, if any. */
+  async function admit(ex: Exchange): Promise<Rejection | undefined> {
+    const { admission } = ex.route
+    if (admission.tryAcquire()) return undefined
+    const abort = new AbortController()
+    const onClose = () => abort.abort()
+    ex.res.once('close', onClose)
+    const queuedAt = Date.now()
+    const rejection = await admission.acquire(abort.signal)
+    ex.res.off('close', onClose)
+    ex.queueMs = Date.now() - queuedAt
+    return rejection
   }
 
   return async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -198,44 +240,30 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
         res.writeHead(431, { Connection: 'close', 'Content-Length': 0 }).end()
         return
       }
-      // Only origin-form targets are routed: an absolute-form URL could name another host than
-      // Host (RFC 9112 §3.2.2) and `*`/authority-form have no meaning for an app.
-      const originForm = req.url?.startsWith('/')
-      const host =
-        !originForm || countHost(req.rawHeaders) > 1 ? null : normalizeHost(req.headers.host)
+      const host = routedHost(req)
       if (host === null) return fail(req, res, new errors.PTC_ERR_HOST_MALFORMED(), requestId)
       const route = ctx.table().lookup(host)
       if (route === undefined)
         return fail(req, res, new errors.PTC_ERR_ROUTE_NOT_FOUND(host), requestId)
-      const abort = new AbortController()
-      const onClose = () => abort.abort()
-      res.once('close', onClose)
-      const rejection = await route.admission.acquire(abort.signal)
-      if (rejection !== undefined) {
-        res.off('close', onClose)
-        const [error, retryAfter] = rejectionError(rejection, route.vHost)
-        return fail(req, res, error, requestId, retryAfter)
+      const ex: Exchange = {
+        req,
+        res,
+        route,
+        requestId,
+        startedAt: Date.now(),
+        queueMs: 0,
+        retries: 0,
+        target: undefined,
+        bytesOut: 0,
       }
-      res.off('close', onClose)
+      const rejection = await admit(ex)
+      if (rejection !== undefined) {
+        const [error, retryAfter] = rejectionError(rejection, route.vHost)
+        fail(req, res, error, requestId, retryAfter)
+        return complete(ex, res.destroyed && !res.headersSent ? CLIENT_CLOSED : error.statusCode)
+      }
       try {
-        const headers = buildRequestHeaders(req.rawHeaders, {
-          clientIp: clientAddress(req.socket.remoteAddress),
-          proto,
-          host: req.headers.host ?? host,
-          requestId,
-          routeHeaders: route.routeHeaders,
-          routeHeaderNames: route.routeHeaderNames,
-          trustForwarded: false,
-        })
-        await attemptAll({
-          req,
-          res,
-          route,
-          requestId,
-          headers,
-          hasBody: hasBody(req),
-          startedAt: Date.now(),
-        })
+        complete(ex, await proxy(ex))
       } finally {
         route.admission.release()
       }

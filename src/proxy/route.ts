@@ -20,6 +20,8 @@ export interface Route {
   /** Lower-cased names of `routeHeaders`: client copies of these are replaced. */
   routeHeaderNames: ReadonlySet<string>
   autoHttps: boolean
+  /** rewritePath maps the client's path+query to the upstream's (prefix strip / add). */
+  rewritePath: (url: string) => string
   /** Detach from the upstream's change notifications (when the route is replaced). */
   dispose: () => void
 }
@@ -35,6 +37,31 @@ export interface RouteInit {
   queueTimeoutMs?: number
   headers: RouteConfig['headers']
   autoHttps: boolean
+  stripPrefix?: string | undefined
+  addPrefix?: string | undefined
+}
+
+/**
+ * pathRewriter returns the route's path mapping: `stripPrefix` is removed when the path starts
+ * with it at a segment boundary (`/api` strips `/api/x` and `/api`, not `/apix`), then
+ * `addPrefix` is prepended. Without either, the path is passed through untouched.
+ */
+export function pathRewriter(
+  stripPrefix: string | undefined,
+  addPrefix: string | undefined,
+): (url: string) => string {
+  if (!stripPrefix && !addPrefix) return (url) => url
+  const strip = stripPrefix?.replace(/\/+$/, '') ?? ''
+  const add = addPrefix?.replace(/\/+$/, '') ?? ''
+  return function rewritePath(url) {
+    let rest = url
+    if (strip !== '' && url.startsWith(strip)) {
+      const next = url.charAt(strip.length)
+      if (next === '' || next === '/' || next === '?') rest = url.slice(strip.length)
+    }
+    if (!rest.startsWith('/')) rest = `/${rest}`
+    return add + rest
+  }
 }
 
 /**
@@ -61,6 +88,7 @@ export function createRoute(init: RouteInit): Route {
     routeHeaders: flattenHeaders(init.headers),
     routeHeaderNames: new Set(Object.keys(init.headers).map((h) => h.toLowerCase())),
     autoHttps: init.autoHttps,
+    rewritePath: pathRewriter(init.stripPrefix, init.addPrefix),
     dispose: () => {
       unsubscribe()
       admission.wake()

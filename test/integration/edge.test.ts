@@ -8,6 +8,7 @@ import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/load.ts'
+import { EventBus } from '../../src/observe/events.ts'
 import { createLogger } from '../../src/observe/log.ts'
 import { createUpstreamAgent } from '../../src/proxy/forward.ts'
 import { buildRouteTable } from '../../src/proxy/route-table.ts'
@@ -26,6 +27,8 @@ async function deadPort(): Promise<number> {
   await new Promise((r) => server.close(r))
   return port
 }
+
+const events = new EventBus()
 
 describe('edge (static backends)', () => {
   let a: Backend
@@ -69,6 +72,13 @@ describe('edge (static backends)', () => {
             autoHttps: false,
           },
           {
+            vHost: 'prefix.test',
+            backends: [{ hostname: '127.0.0.1', port: a.port }],
+            stripPrefix: '/api',
+            addPrefix: '/v2',
+            autoHttps: false,
+          },
+          {
             vHost: 'down.test',
             backends: [{ hostname: '127.0.0.1', port: dead }],
             autoHttps: false,
@@ -98,6 +108,7 @@ describe('edge (static backends)', () => {
         table: () => table,
         agent: createUpstreamAgent(),
         passive: new PassiveHealth(),
+        events,
         log: createLogger({ level: 'silent' }),
         knownHosts: () => table.hosts(),
         upstreamTimeoutMs: 1_000,
@@ -202,6 +213,28 @@ describe('edge (static backends)', () => {
       expect((await request({ port: ports.http, host: 'app.test', agent })).status).toBe(200)
     expect(sockets.size).toBe(1)
     agent.destroy()
+  })
+
+  it('strips and adds path prefixes per route, keeping the query', async () => {
+    const res = await request({ port: ports.http, host: 'prefix.test', path: '/api/echo?q=1' })
+    expect(
+      JSON.parse((await request({ port: ports.http, host: 'app.test', path: '/echo' })).body).url,
+    ).toBe('/echo')
+    expect(res.status).toBe(200)
+    expect(a.hits.get('/v2/echo')).toBe(1)
+  })
+
+  it('emits one request:completed event per routed request with status, target and bytes', async () => {
+    const seen: { status: number; target: string | undefined; bytesOut: number; route: string }[] =
+      []
+    const off = events.on('request:completed', (e) => seen.push(e))
+    await request({ port: ports.http, host: 'app.test', path: '/' })
+    await request({ port: ports.http, host: 'down.test', path: '/' })
+    off()
+    expect(seen).toHaveLength(2)
+    expect(seen[0]).toMatchObject({ route: 'app.test', status: 200, bytesOut: 1 })
+    expect(['127.0.0.1:' + a.port, '127.0.0.1:' + b.port]).toContain(seen[0]?.target)
+    expect(seen[1]).toMatchObject({ route: 'down.test', status: 502 })
   })
 
   it('matches wildcard routes', async () => {

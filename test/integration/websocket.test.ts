@@ -9,6 +9,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import { parseConfig } from '../../src/config/load.ts'
+import { EventBus } from '../../src/observe/events.ts'
 import { createLogger } from '../../src/observe/log.ts'
 import { createUpstreamAgent } from '../../src/proxy/forward.ts'
 import { buildRouteTable } from '../../src/proxy/route-table.ts'
@@ -17,6 +18,8 @@ import { issueLeaf, loadOrCreateDevCa } from '../../src/proxy/tls/dev-ca.ts'
 import { PassiveHealth } from '../../src/registry/health/passive.ts'
 import { Registry } from '../../src/registry/registry.ts'
 import { waitFor } from '../helpers/wait.ts'
+
+const events = new EventBus()
 
 describe('edge WebSockets', () => {
   let backend: http.Server
@@ -70,6 +73,7 @@ describe('edge WebSockets', () => {
         table: () => table,
         agent: createUpstreamAgent(),
         passive: new PassiveHealth(),
+        events,
         log: createLogger({ level: 'silent' }),
         knownHosts: () => [],
       },
