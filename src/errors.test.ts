@@ -24,7 +24,10 @@ describe('error catalogue', () => {
 
   it('fills the message template and keeps cause and details', () => {
     const cause = new Error('boom')
-    const error = new errors.PTC_ERR_CERT_INVALID('a.test', 'key does not match', { cause, details: { x: 1 } })
+    const error = new errors.PTC_ERR_CERT_INVALID('a.test', 'key does not match', {
+      cause,
+      details: { x: 1 },
+    })
     expect(error).toBeInstanceOf(PorticoError)
     expect(error.message).toBe('invalid certificate for "a.test": key does not match')
     expect(error.statusCode).toBe(400)

@@ -79,7 +79,11 @@ export const errors = {
     404,
   ),
   PTC_ERR_HOST_MALFORMED: defineError('PTC_ERR_HOST_MALFORMED', 'malformed Host header', 400),
-  PTC_ERR_UPGRADE_UNSUPPORTED: defineError('PTC_ERR_UPGRADE_UNSUPPORTED', 'only WebSocket upgrades are supported', 400),
+  PTC_ERR_UPGRADE_UNSUPPORTED: defineError(
+    'PTC_ERR_UPGRADE_UNSUPPORTED',
+    'only WebSocket upgrades are supported',
+    400,
+  ),
 
   /** UPSTREAM (edge) */
   PTC_ERR_NO_TARGET: defineError(
