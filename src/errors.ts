@@ -135,6 +135,17 @@ export const errors = {
   ),
 
   /** API */
+  PTC_ERR_STATE_CONFLICT: defineError(
+    'PTC_ERR_STATE_CONFLICT',
+    'the change conflicts with the current configuration: %s',
+    409,
+  ),
+  PTC_ERR_ROUTE_EXISTS: defineError('PTC_ERR_ROUTE_EXISTS', 'a route for "%s" already exists', 409),
+  PTC_ERR_BACKEND_NOT_FOUND: defineError(
+    'PTC_ERR_BACKEND_NOT_FOUND',
+    'route "%s" has no backend "%s"',
+    404,
+  ),
   PTC_ERR_VALIDATION: defineError('PTC_ERR_VALIDATION', 'invalid request: %s', 400),
   PTC_ERR_NOT_FOUND: defineError('PTC_ERR_NOT_FOUND', 'no such endpoint: %s %s', 404),
   PTC_ERR_HOST_FORBIDDEN: defineError(

@@ -5,16 +5,19 @@ import type { FastifyInstance } from 'fastify'
 import type { AppView } from './api/apps.ts'
 import { buildApi } from './api/server.ts'
 import { SHUTDOWN_DRAIN_MS } from './config/defaults.ts'
-import { appHostnames, type Config } from './config/schema.ts'
+import { type AppSpec, appHostnames, type Config } from './config/schema.ts'
 import type { Settings } from './config/settings.ts'
+import { EventBus } from './observe/events.ts'
 import type { Logger } from './observe/log.ts'
 import { createUpstreamAgent } from './proxy/forward.ts'
-import { buildRouteTable } from './proxy/route-table.ts'
 import { EdgeServer } from './proxy/server.ts'
 import { CertStore } from './proxy/tls/cert-store.ts'
 import { loadOrCreateDevCa } from './proxy/tls/dev-ca.ts'
 import { createSniCallback } from './proxy/tls/sni.ts'
+import { PassiveHealth } from './registry/health/passive.ts'
 import { Registry } from './registry/registry.ts'
+import { type AppRunner, Runtime } from './runtime.ts'
+import { createStats } from './stats.ts'
 import { Supervisor } from './supervisor/supervisor.ts'
 
 /** A running Portico. */
@@ -32,6 +35,45 @@ export interface PorticoOptions {
   log: Logger
   /** Receives each line an app instance prints (dev terminal prefixing). */
   onOutput?: (app: string, index: number, stream: 'out' | 'err', line: string) => void
+}
+
+/** The parts a running Portico is made of; each is set once it has started. */
+interface Parts {
+  stats?: { close: () => void }
+  edge?: EdgeServer
+  runtime: Runtime
+  api?: FastifyInstance
+  supervisor?: Supervisor
+}
+
+/**
+ * stopParts shuts down in the one safe order: the edge stops accepting and drains in-flight
+ * requests first (apps still serve them), then probes stop, then the apps are stopped, then the
+ * API closes (it answered health checks until the end).
+ */
+async function stopParts(parts: Parts): Promise<void> {
+  await parts.edge?.close(SHUTDOWN_DRAIN_MS)
+  parts.runtime.close()
+  await parts.supervisor?.close()
+  await parts.api?.close()
+  parts.stats?.close()
+}
+
+/**
+ * appRunner adapts the Supervisor to what the Runtime drives. Reload and scale fall back to a
+ * restart with the new spec where the supervisor has no rolling variant.
+ */
+function appRunner(supervisor: Supervisor): AppRunner {
+  const replace = async (spec: AppSpec) => {
+    await supervisor.removeApp(spec.name)
+    await supervisor.startApp(spec)
+  }
+  return {
+    startApp: (spec) => supervisor.startApp(spec),
+    removeApp: (name) => supervisor.removeApp(name),
+    reloadApp: replace,
+    scaleApp: replace,
+  }
 }
 
 function toAppView(status: ReturnType<Supervisor['list']>[number]): AppView {
@@ -55,23 +97,30 @@ export async function createPortico(
   const { log } = options
   await mkdir(settings.stateDir, { recursive: true, mode: 0o700 })
   const registry = new Registry()
-  const table = buildRouteTable(config, registry)
-  const dev = settings.mode === 'dev'
-  const devCa = dev ? await loadOrCreateDevCa(settings.certsDir, log) : undefined
-  const certs = new CertStore({
-    certsDir: settings.certsDir,
-    devCa,
-    issueFor: (name) => table.lookup(name) !== undefined || (dev && name.endsWith('.localhost')),
-    log: log.child({ component: 'tls' }),
+  const events = new EventBus()
+  const runtime = await Runtime.create({
+    file: config,
+    registry,
+    events,
+    log,
+    stateDir: settings.stateDir,
   })
-  await certs.load()
-
-  const cleanups: (() => Promise<void>)[] = []
-  const stop = async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-  }
+  const table = () => runtime.table()
+  const parts: Parts = { runtime }
+  const stats = createStats({ events, table, apps: () => parts.supervisor?.list() ?? [] })
+  parts.stats = stats
+  const dev = settings.mode === 'dev'
   try {
-    const edge = new EdgeServer({
+    const devCa = dev ? await loadOrCreateDevCa(settings.certsDir, log) : undefined
+    const certs = new CertStore({
+      certsDir: settings.certsDir,
+      devCa,
+      issueFor: (name) =>
+        table().lookup(name) !== undefined || (dev && name.endsWith('.localhost')),
+      log: log.child({ component: 'tls' }),
+    })
+    await certs.load()
+    parts.edge = new EdgeServer({
       bind: settings.bind,
       httpsPort: settings.httpsPort,
       httpPort: settings.httpPort,
@@ -79,35 +128,32 @@ export async function createPortico(
       defaultCert: await certs.defaultKeyPair(),
       sniCallback: createSniCallback(certs, log.child({ component: 'tls' })),
       handler: {
-        table: () => table,
+        table,
         agent: createUpstreamAgent(),
         log: log.child({ component: 'edge' }),
-        knownHosts: () => (dev ? table.hosts() : []),
+        knownHosts: () => (dev ? table().hosts() : []),
+        passive: new PassiveHealth(),
+        events,
       },
       log,
     })
-    const edgePorts = await edge.start()
-    cleanups.push(() => edge.close(SHUTDOWN_DRAIN_MS))
-
-    let supervisor: Supervisor | undefined
-    const ports = { ...edgePorts, api: 0 }
-    const api: FastifyInstance = await buildApi({
+    const ports = { ...(await parts.edge.start()), api: 0 }
+    parts.api = await buildApi({
       log,
       token: settings.apiToken,
       health: { ports: () => ports, mode: settings.mode },
+      stats: stats.service,
       apps: {
-        list: () => supervisor?.list().map(toAppView) ?? [],
+        list: () => parts.supervisor?.list().map(toAppView) ?? [],
         get: (name) => {
-          const status = supervisor?.get(name)
+          const status = parts.supervisor?.get(name)
           return status ? toAppView(status) : undefined
         },
       },
     })
-    await api.listen({ host: settings.apiHost, port: settings.apiPort })
-    ports.api = (api.server.address() as AddressInfo).port
-    cleanups.unshift(() => api.close())
-
-    supervisor = await Supervisor.create({
+    await parts.api.listen({ host: settings.apiHost, port: settings.apiPort })
+    ports.api = (parts.api.server.address() as AddressInfo).port
+    const supervisor = await Supervisor.create({
       stateDir: settings.stateDir,
       configDir: settings.configDir,
       portRange: settings.portRange,
@@ -115,20 +161,19 @@ export async function createPortico(
       log: log.child({ component: 'supervisor' }),
       ...(options.onOutput ? { onOutput: options.onOutput } : {}),
     })
-    const started = supervisor
-    // Apps stop after the edge has drained (cleanups run in reverse: edge, supervisor, api).
-    cleanups.splice(1, 0, () => started.close())
-    // One app that cannot start must not take the others (or the edge) down with it.
-    await Promise.all(
-      config.apps.map((app) =>
-        started
-          .startApp(app)
-          .catch((err: unknown) => log.error({ err, app: app.name }, 'app failed to start')),
-      ),
-    )
-    return { ports, stop, killNow: () => started.killAllNow() }
+    parts.supervisor = supervisor
+    await runtime.attach(appRunner(supervisor))
+    let stopping: Promise<void> | undefined
+    return {
+      ports,
+      stop: () => {
+        stopping ??= stopParts(parts)
+        return stopping
+      },
+      killNow: () => supervisor.killAllNow(),
+    }
   } catch (error) {
-    await stop()
+    await stopParts(parts)
     throw error
   }
 }

@@ -44,8 +44,9 @@ function errorBody(code: string, message: string, details?: unknown) {
  */
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = fastify({
-    loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // fastify logs every request at info; the edge's access log is the one that matters, so the
+    // API logs warnings and errors only.
+    loggerInstance: deps.log.child({ component: 'api' }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',

@@ -4,57 +4,90 @@ import {
   DEFAULT_HEALTH_INTERVAL_MS,
   DEFAULT_HEALTH_TIMEOUT_MS,
 } from '../config/defaults.ts'
-import type { Config } from '../config/schema.ts'
+import type { BackendConfig, Config } from '../config/schema.ts'
 import { appHostnames } from '../config/schema.ts'
 import { ActiveProbe } from '../registry/health/active.ts'
 import { type Registry, upstreamNameForApp, upstreamNameForRoute } from '../registry/registry.ts'
-import { createRoute, type Route } from './route.ts'
+import type { Upstream } from '../registry/upstream.ts'
+import { createRoute, type Route, type RouteInit } from './route.ts'
 import { RouteTable } from './router.ts'
 
 /**
  * buildRouteTable turns the config into a route table: one route per app hostname (targeting the
  * app's upstream) and one per config route (an app or static backends). Static backends are
- * registered as targets in their own upstream, in rotation unless marked dead.
+ * registered as targets in their own upstream (new ones in rotation, unless marked dead);
+ * backends no longer listed are removed. With `previous`, a route whose options did not change
+ * is reused as is, so its queue and in-flight count carry over a reload untouched.
  */
-export function buildRouteTable(config: Config, registry: Registry): RouteTable<Route> {
+export function buildRouteTable(
+  config: Config,
+  registry: Registry,
+  previous?: RouteTable<Route>,
+): RouteTable<Route> {
   const table = new RouteTable<Route>()
+  const place = (init: RouteInit) => {
+    const key = routeKey(init)
+    const old = previous?.lookup(init.vHost)
+    if (old !== undefined && old.vHost === init.vHost && old.key === key) table.set(init.vHost, old)
+    else table.set(init.vHost, createRoute({ ...init, key }))
+  }
   for (const app of config.apps) {
     const upstream = registry.upstream(upstreamNameForApp(app.name))
     for (const vHost of appHostnames(app)) {
-      table.set(
+      place({
         vHost,
-        createRoute({
-          vHost,
-          app: app.name,
-          upstream,
-          // The default spreads concurrent load across instances (architecture contract).
-          strategy: app.strategy ?? 'LEAST_CONNECTIONS',
-          reqActiveLength: 64 * app.instances,
-          reqQueueLength: 256,
-          headers: {},
-          autoHttps: true,
-        }),
-      )
+        app: app.name,
+        upstream,
+        // The default spreads concurrent load across instances (architecture contract).
+        strategy: app.strategy ?? 'LEAST_CONNECTIONS',
+        reqActiveLength: 64 * app.instances,
+        reqQueueLength: 256,
+        headers: {},
+        autoHttps: true,
+      })
     }
   }
   for (const route of config.routes) {
     const upstream = registry.upstream(
       route.app ? upstreamNameForApp(route.app) : upstreamNameForRoute(route.vHost),
     )
-    for (const backend of route.backends ?? []) {
-      const id = backend.id ?? `${backend.hostname}:${backend.port}`
-      const target = upstream.add({
+    if (route.backends !== undefined) syncBackends(upstream, route.backends)
+    place({ ...route, upstream })
+  }
+  return table
+}
+
+/** syncBackends makes the upstream's targets match the route's static backend list. */
+function syncBackends(upstream: Upstream, backends: readonly BackendConfig[]): void {
+  const ids = new Set<string>()
+  for (const backend of backends) {
+    const id = backendId(backend)
+    ids.add(id)
+    const existing = upstream.get(id)
+    const target =
+      existing ??
+      upstream.add({
         id,
         host: backend.hostname,
         port: backend.port,
         weight: backend.weight,
         state: 'healthy',
       })
-      upstream.setMarkedDead(target.id, backend.isDead === true)
-    }
-    table.set(route.vHost, createRoute({ ...route, upstream }))
+    target.weight = backend.weight
+    upstream.setMarkedDead(id, backend.isDead === true)
   }
-  return table
+  for (const target of upstream.targets()) if (!ids.has(target.id)) upstream.remove(target.id)
+}
+
+/** backendId returns a backend's stable id: its own, or `hostname:port`. */
+export function backendId(backend: Pick<BackendConfig, 'id' | 'hostname' | 'port'>): string {
+  return backend.id ?? `${backend.hostname}:${backend.port}`
+}
+
+/** routeKey identifies a route's options (not its upstream's targets) for reuse across reloads. */
+function routeKey(init: RouteInit): string {
+  const { upstream, ...options } = init
+  return `${upstream.name}|${JSON.stringify(options, (k, v) => (k === 'backends' || k === 'healthCheck' ? undefined : v))}`
 }
 
 /**

@@ -10,6 +10,8 @@ import { flattenHeaders } from './headers.ts'
 /** A route as the request path reads it. Built once per config change, never per request. */
 export interface Route {
   vHost: string
+  /** Identifies the options the route was built from (routes with equal keys are reused). */
+  key: string
   /** The app that serves this route, if it targets one (for logs, stats and the API). */
   app: string | undefined
   upstream: Upstream
@@ -39,6 +41,7 @@ export interface RouteInit {
   autoHttps: boolean
   stripPrefix?: string | undefined
   addPrefix?: string | undefined
+  key?: string
 }
 
 /**
@@ -81,6 +84,7 @@ export function createRoute(init: RouteInit): Route {
   const unsubscribe = upstream.onChange(() => admission.wake())
   return {
     vHost: init.vHost,
+    key: init.key ?? '',
     app: init.app,
     upstream,
     strategy: STRATEGIES[init.strategy](),
