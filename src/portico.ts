@@ -2,11 +2,16 @@
 import { mkdir } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import type { AppView } from './api/apps.ts'
 import { buildApi } from './api/server.ts'
 import { SHUTDOWN_DRAIN_MS } from './config/defaults.ts'
-import { type AppSpec, appHostnames, type Config } from './config/schema.ts'
+import type { AppSpec, Config } from './config/schema.ts'
 import type { Settings } from './config/settings.ts'
+import {
+  createAppsService,
+  createCertificatesService,
+  createRoutesService,
+  restoreCertificates,
+} from './control.ts'
 import { EventBus } from './observe/events.ts'
 import type { Logger } from './observe/log.ts'
 import { createUpstreamAgent } from './proxy/forward.ts'
@@ -76,14 +81,6 @@ function appRunner(supervisor: Supervisor): AppRunner {
   }
 }
 
-function toAppView(status: ReturnType<Supervisor['list']>[number]): AppView {
-  return {
-    ...status.spec,
-    hostnames: appHostnames(status.spec),
-    instances: status.instances.map((i) => ({ ...i })),
-  }
-}
-
 /**
  * createPortico starts everything for one config: the dev CA (dev mode), the certificate store,
  * the edge listeners, the admin API, then the supervisor and its apps. On failure part-way it
@@ -138,18 +135,23 @@ export async function createPortico(
       log,
     })
     const ports = { ...(await parts.edge.start()), api: 0 }
+    const control = {
+      runtime,
+      registry,
+      supervisor: () => parts.supervisor,
+      certs,
+      stateDir: settings.stateDir,
+      log,
+    }
+    await restoreCertificates(control)
     parts.api = await buildApi({
       log,
       token: settings.apiToken,
       health: { ports: () => ports, mode: settings.mode },
+      apps: createAppsService(control),
+      routes: createRoutesService(control),
+      certificates: createCertificatesService(control),
       stats: stats.service,
-      apps: {
-        list: () => parts.supervisor?.list().map(toAppView) ?? [],
-        get: (name) => {
-          const status = parts.supervisor?.get(name)
-          return status ? toAppView(status) : undefined
-        },
-      },
     })
     await parts.api.listen({ host: settings.apiHost, port: settings.apiPort })
     ports.api = (parts.api.server.address() as AddressInfo).port

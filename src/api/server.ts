@@ -8,13 +8,17 @@ import {
 import { errors, PorticoError } from '../errors.ts'
 import type { Logger } from '../observe/log.ts'
 import { type AppsService, appsPlugin } from './apps.ts'
+import { type CertificatesService, certificatesPlugin } from './certificates.ts'
 import { type HealthService, healthPlugin } from './health.ts'
+import { type RoutesService, routesPlugin } from './routes.ts'
 import { metricsPlugin, type StatsService, statsPlugin } from './stats.ts'
 
 /** What the API reads and drives; the composition root provides it. */
 export interface ApiDeps {
   apps: AppsService
   health: HealthService
+  routes: RoutesService
+  certificates: CertificatesService
   stats: StatsService
   log: Logger
   /** Bearer token required on every request when set. */
@@ -98,6 +102,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(healthPlugin(deps.health), { prefix: API_PREFIX })
   await app.register(appsPlugin(deps.apps), { prefix: API_PREFIX })
+  await app.register(routesPlugin(deps.routes), { prefix: API_PREFIX })
+  await app.register(certificatesPlugin(deps.certificates), { prefix: API_PREFIX })
   await app.register(statsPlugin(deps.stats), { prefix: API_PREFIX })
   // Prometheus scrapes /metrics at the root of the API listener (architecture contract).
   await app.register(metricsPlugin(deps.stats))

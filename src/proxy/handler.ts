@@ -121,7 +121,7 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
   }
 
   function complete(ex: Exchange, status: number): void {
-    const { req, res, route } = ex
+    const { req, route } = ex
     const event = {
       requestId: ex.requestId,
       route: route.vHost,

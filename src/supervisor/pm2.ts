@@ -244,6 +244,7 @@ export class Pm2Client {
 
   #onProcessEvent(event: BusProcessEvent): void {
     const { name, pm_id: pmId } = event.process
+    this.#log.trace({ name, pmId, event: event.event }, 'pm2 bus event')
     if (event.event === 'online') {
       this.#enqueue(() => this.#online(name, pmId, event.process.restart_time ?? 0))
     } else if (event.event === 'exit') {
