@@ -233,7 +233,7 @@ describe('edge (static backends)', () => {
     off()
     expect(seen).toHaveLength(2)
     expect(seen[0]).toMatchObject({ route: 'app.test', status: 200, bytesOut: 1 })
-    expect(['127.0.0.1:' + a.port, '127.0.0.1:' + b.port]).toContain(seen[0]?.target)
+    expect([`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`]).toContain(seen[0]?.target)
     expect(seen[1]).toMatchObject({ route: 'down.test', status: 502 })
   })
 
