@@ -255,7 +255,10 @@ function certFileBase(domain: string): string {
 export function createCertificatesService(deps: ControlDeps): CertificatesService {
   const dir = path.join(deps.stateDir, 'certs')
   return {
-    list: () => deps.certs.list(),
+    list: () =>
+      deps.certs
+        .list()
+        .map((c) => ({ ...c, expiresSoon: Date.parse(c.validTo) - Date.now() < 14 * 86_400_000 })),
     add: async (domain, keyPem, certPem) => {
       await deps.certs.setCertificate(domain, keyPem, certPem)
       await mkdir(dir, { recursive: true, mode: 0o700 })

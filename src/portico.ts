@@ -4,8 +4,10 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { buildApi } from './api/server.ts'
 import { SHUTDOWN_DRAIN_MS } from './config/defaults.ts'
+import { loadConfig } from './config/load.ts'
 import type { AppSpec, Config } from './config/schema.ts'
 import type { Settings } from './config/settings.ts'
+import { watchFiles } from './config/watch.ts'
 import {
   createAppsService,
   createCertificatesService,
@@ -47,6 +49,7 @@ interface Parts {
   stats?: { close: () => void }
   edge?: EdgeServer
   runtime: Runtime
+  unwatch?: () => Promise<void>
   api?: FastifyInstance
   supervisor?: Supervisor
 }
@@ -57,11 +60,54 @@ interface Parts {
  * API closes (it answered health checks until the end).
  */
 async function stopParts(parts: Parts): Promise<void> {
+  await parts.unwatch?.()
   await parts.edge?.close(SHUTDOWN_DRAIN_MS)
   parts.runtime.close()
   await parts.supervisor?.close()
   await parts.api?.close()
   parts.stats?.close()
+}
+
+/** reloadConfig loads the edited config file and applies it; a bad edit is logged and ignored. */
+async function reloadConfig(configPath: string, runtime: Runtime, log: Logger): Promise<void> {
+  try {
+    await runtime.applyFile(await loadConfig(configPath))
+  } catch (err) {
+    // The running state stays as it was; fixing the file applies it.
+    const message = err instanceof Error ? err.message : String(err)
+    log.error(
+      { code: (err as { code?: string }).code },
+      `config not applied, still running the previous one: ${message}`,
+    )
+  }
+}
+
+/** Certificates expiring within this many days are warned about. */
+const CERT_EXPIRY_WARNING_DAYS = 14
+
+/** reloadCerts re-reads certs/ (last good pair kept) and warns about certificates near expiry. */
+async function reloadCerts(certs: CertStore, log: Logger): Promise<void> {
+  try {
+    await certs.load()
+    warnExpiring(certs, log)
+  } catch (err) {
+    log.error({ err }, 'certificates folder could not be read; serving the previous certificates')
+  }
+  warnExpiring(certs, log)
+}
+
+/** warnExpiring logs one warning per user certificate that expires within 14 days. */
+export function warnExpiring(certs: CertStore, log: Logger, now = Date.now()): void {
+  for (const cert of certs.list()) {
+    if (cert.source === 'dev') continue
+    const days = (Date.parse(cert.validTo) - now) / 86_400_000
+    if (days < CERT_EXPIRY_WARNING_DAYS) {
+      log.warn(
+        { domain: cert.domain, validTo: cert.validTo },
+        `certificate for ${cert.domain} expires in ${Math.floor(days)} day(s)`,
+      )
+    }
+  }
 }
 
 /**
@@ -165,6 +211,15 @@ export async function createPortico(
     })
     parts.supervisor = supervisor
     await runtime.attach(appRunner(supervisor))
+    await mkdir(settings.certsDir, { recursive: true, mode: 0o700 })
+    parts.unwatch = await watchFiles({
+      configPath: settings.configPath,
+      certsDir: settings.certsDir,
+      onChange: (kind) =>
+        kind === 'certs'
+          ? reloadCerts(certs, log)
+          : reloadConfig(settings.configPath, runtime, log),
+    })
     let stopping: Promise<void> | undefined
     return {
       ports,

@@ -1,4 +1,5 @@
 /** @module Runtime: the desired state (config file + API overlay), applied minimally to routes and apps. */
+import { isDeepStrictEqual } from 'node:util'
 import { type ConfigDiff, diffConfig, summarizeDiff } from './config/diff.ts'
 import { mergeOverlay, overriddenKeys } from './config/merge.ts'
 import type { AppSpec, Config } from './config/schema.ts'
@@ -126,6 +127,9 @@ export class Runtime {
       const shadowed = overriddenKeys(file, this.#state)
       if (shadowed.length > 0)
         this.#log.warn({ entries: shadowed }, 'API changes override these config file entries')
+      if (!isDeepStrictEqual(file.edge, this.#file.edge)) {
+        this.#log.warn('edge settings (ports, bind, API) changed in the config file: they apply at the next start')
+      }
       this.#file = file
       return this.#apply(next)
     })

@@ -11,6 +11,8 @@ export interface CertificateView {
   issuer: string
   validTo: string
   serialNumber: string
+  /** True when it expires within 14 days (a warning is logged too). */
+  expiresSoon?: boolean
 }
 
 /** What the certificates endpoints drive. */

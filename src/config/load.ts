@@ -1,7 +1,7 @@
 /** @module Load a config file (.ts, .js, .mjs, .json), validate it, and explain every problem by path. */
 import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { createJiti } from 'jiti'
+import { Worker } from 'node:worker_threads'
 import type { z } from 'zod'
 import { errors } from '../errors.ts'
 import { type Config, configSchema } from './schema.ts'
@@ -9,27 +9,41 @@ import { type Config, configSchema } from './schema.ts'
 /** Extensions a config file may have. */
 export const CONFIG_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.cjs', '.json'] as const
 
-// One loader for the process; moduleCache off so an edited config (and the files it imports)
-// is read fresh each time (libraries.md §5: jiti leaks ~4 MB per 200 reloads, tsx far more).
-const jiti = createJiti(import.meta.url, {
-  moduleCache: false,
-  fsCache: false,
-  interopDefault: true,
+/** A config module that has not finished loading after this long is abandoned, in milliseconds. */
+export const CONFIG_LOAD_TIMEOUT_MS = 10_000
+
+// The config module runs in a worker thread: a config that loops forever (F16) or throws at
+// import can then be abandoned without harming the running process. jiti (moduleCache off)
+// re-reads the file and the local files it imports each time. The worker is plain JS so it
+// needs no TypeScript loader of its own; jiti is resolved here and passed in as a URL.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+import(workerData.jitiUrl).then(async ({ createJiti }) => {
+  const jiti = createJiti(workerData.file, { moduleCache: false, fsCache: false, interopDefault: true })
+  const mod = await jiti.import(workerData.file, { default: true })
+  const value = typeof mod === 'function' ? await mod() : mod
+  parentPort.postMessage({ ok: true, value: JSON.parse(JSON.stringify(value ?? null)) })
+}).catch((error) => {
+  parentPort.postMessage({ ok: false, message: error && error.message ? String(error.message) : String(error) })
 })
+`
 
 /**
  * loadConfig reads, imports and validates the config file at `file`. It throws
  * PTC_ERR_CONFIG_NOT_FOUND, PTC_ERR_CONFIG_LOAD (syntax error, throwing module) or
  * PTC_ERR_CONFIG_INVALID whose message lists one `path: problem, got value` line per issue.
  */
-export async function loadConfig(file: string): Promise<Config> {
+export async function loadConfig(
+  file: string,
+  options: { timeoutMs?: number } = {},
+): Promise<Config> {
   const absolute = path.resolve(file)
   try {
     await stat(absolute)
   } catch (cause) {
     throw new errors.PTC_ERR_CONFIG_NOT_FOUND(absolute, { cause })
   }
-  const raw = await importConfig(absolute)
+  const raw = await importConfig(absolute, options.timeoutMs ?? CONFIG_LOAD_TIMEOUT_MS)
   return parseConfig(raw, absolute)
 }
 
@@ -43,14 +57,42 @@ export function parseConfig(raw: unknown, source: string): Config {
   })
 }
 
-async function importConfig(file: string): Promise<unknown> {
+async function importConfig(file: string, timeoutMs: number): Promise<unknown> {
   try {
     if (file.endsWith('.json')) return JSON.parse(await readFile(file, 'utf8'))
-    const mod = await jiti.import<unknown>(file, { default: true })
-    return typeof mod === 'function' ? await (mod as () => unknown)() : mod
+    return await importInWorker(file, timeoutMs)
   } catch (cause) {
     throw new errors.PTC_ERR_CONFIG_LOAD(file, describeLoadError(cause), { cause })
   }
+}
+
+type WorkerReply = { ok: true; value: unknown } | { ok: false; message: string }
+
+function importInWorker(file: string, timeoutMs: number): Promise<unknown> {
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: { file, jitiUrl: import.meta.resolve('jiti') },
+    // The config sees the same environment but cannot keep Portico alive or write its stdin.
+    stdin: false,
+  })
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void worker.terminate()
+      reject(
+        new Error(`the config did not finish loading within ${timeoutMs} ms (an endless loop?)`),
+      )
+    }, timeoutMs)
+    worker.once('message', (reply: WorkerReply) => {
+      clearTimeout(timer)
+      void worker.terminate()
+      if (reply.ok) resolve(reply.value)
+      else reject(new Error(reply.message))
+    })
+    worker.once('error', (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+  })
 }
 
 function describeLoadError(cause: unknown): string {

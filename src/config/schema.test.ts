@@ -166,6 +166,20 @@ describe('loadConfig', () => {
     })
   })
 
+  it('abandons a config that never finishes loading, and one that throws', async () => {
+    const loop = path.join(dir, 'loop.config.ts')
+    await writeFile(loop, 'while (true) {}\nexport default {}\n')
+    await expect(loadConfig(loop, { timeoutMs: 1_000 })).rejects.toMatchObject({
+      code: 'PTC_ERR_CONFIG_LOAD',
+      message: expect.stringContaining('did not finish loading'),
+    })
+    const throws = path.join(dir, 'throws.config.ts')
+    await writeFile(throws, 'throw new Error("boom from config")\nexport default {}\n')
+    await expect(loadConfig(throws)).rejects.toMatchObject({
+      message: expect.stringContaining('boom from config'),
+    })
+  })
+
   it('reports a missing file as PTC_ERR_CONFIG_NOT_FOUND', async () => {
     await expect(loadConfig(path.join(dir, 'missing.ts'))).rejects.toMatchObject({
       code: 'PTC_ERR_CONFIG_NOT_FOUND',
