@@ -296,6 +296,12 @@ export const edgeSchema = z
     portRange: portRangeSchema
       .optional()
       .describe('Ports handed to instances, "LO-HI". Default 41000-41999.'),
+    trustedProxies: z
+      .array(z.string().regex(/^[0-9a-fA-F:.]+$/, { error: 'expected an IP address' }))
+      .default([])
+      .describe(
+        'Peers whose X-Forwarded-For is kept and appended to; from anyone else it is replaced.',
+      ),
   })
   .strict()
 

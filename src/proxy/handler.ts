@@ -34,6 +34,8 @@ export interface HandlerContext {
   passive: PassiveHealth
   connectTimeoutMs?: number
   upstreamTimeoutMs?: number
+  /** Peer addresses whose X-Forwarded-For chain is kept (a proxy in front of Portico). */
+  trustedProxies?: ReadonlySet<string>
 }
 
 /** The facts one request carries through admission and its attempts. */
@@ -151,7 +153,7 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
       requestId: ex.requestId,
       routeHeaders: route.routeHeaders,
       routeHeaderNames: route.routeHeaderNames,
-      trustForwarded: false,
+      trustForwarded: ctx.trustedProxies?.has(clientAddress(req.socket.remoteAddress)) === true,
     })
     const path = route.rewritePath(req.url ?? '/')
     const clientIp = clientAddress(req.socket.remoteAddress)
