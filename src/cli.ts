@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from './config/load.ts'
 import { type Mode, resolveConfigPath, resolveSettings } from './config/settings.ts'
 import { PorticoError } from './errors.ts'
-import { createLogger } from './observe/log.ts'
+import { createLogger, flushLogger } from './observe/log.ts'
 import { createOutputPrinter } from './observe/output.ts'
 import { createPortico, type Portico } from './portico.ts'
 
@@ -67,15 +67,20 @@ function handleSignals(portico: Portico, log: ReturnType<typeof createLogger>): 
       // Second Ctrl-C: no more draining, but never leave an app behind.
       log.warn({ signal }, 'forced exit: killing every app now')
       portico.killNow()
+      flushLogger(log)
       process.exit(0)
     }
     stopping = true
     log.info({ signal }, 'stopping: draining requests, then stopping apps (Ctrl-C again to force)')
     portico.stop().then(
-      () => process.exit(0),
+      () => {
+        flushLogger(log)
+        process.exit(0)
+      },
       (error: unknown) => {
         log.error({ err: error }, 'stop failed; killing apps')
         portico.killNow()
+        flushLogger(log)
         process.exit(1)
       },
     )

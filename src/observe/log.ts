@@ -14,6 +14,15 @@ export interface LogOptions {
   pretty?: boolean
 }
 
+/** flushLogger writes out what the async destination still buffers; call it before process.exit. */
+export function flushLogger(log: Logger): void {
+  try {
+    log.flush()
+  } catch {
+    // A destination that is already closed has nothing left to write.
+  }
+}
+
 function toLevel(level: string | undefined): Level {
   const l = (level ?? 'info').toLowerCase()
   return (LEVELS as readonly string[]).includes(l) ? (l as Level) : 'info'
@@ -46,5 +55,10 @@ export function createLogger(options: LogOptions = {}): Logger {
       },
     })
   }
-  return pino({ level, redact, base: { pid: process.pid } })
+  // Asynchronous, buffered writes to stdout: the access log is on the request path, and a
+  // synchronous write per request costs more than the proxying. flushLogger() runs before exit.
+  return pino(
+    { level, redact, base: { pid: process.pid } },
+    pino.destination({ dest: 1, sync: false }),
+  )
 }
