@@ -128,7 +128,9 @@ export class Runtime {
       if (shadowed.length > 0)
         this.#log.warn({ entries: shadowed }, 'API changes override these config file entries')
       if (!isDeepStrictEqual(file.edge, this.#file.edge)) {
-        this.#log.warn('edge settings (ports, bind, API) changed in the config file: they apply at the next start')
+        this.#log.warn(
+          'edge settings (ports, bind, API) changed in the config file: they apply at the next start',
+        )
       }
       this.#file = file
       return this.#apply(next)

@@ -10,8 +10,8 @@ export const DEFAULT_API_PORT = 8844
 export const DEFAULT_BIND = '127.0.0.1'
 /** Address the admin API binds to. */
 export const DEFAULT_API_HOST = '127.0.0.1'
-/** Instance port range, inclusive (`PORTICO_PORT_RANGE`). */
-export const DEFAULT_PORT_RANGE = { from: 41000, to: 41999 } as const
+/** Instance port range, inclusive (`PORTICO_PORT_RANGE`). Below Linux's ephemeral range (32768-60999), so outgoing connections and `listen(0)` never take an instance's port. */
+export const DEFAULT_PORT_RANGE = { from: 21000, to: 21999 } as const
 
 /** How often an instance's health is probed once it is in rotation, in milliseconds. */
 export const DEFAULT_HEALTH_INTERVAL_MS = 5_000

@@ -258,7 +258,7 @@ export const routeSchema = z
 
 const portRangeSchema = z
   .string()
-  .regex(/^\d+-\d+$/, { error: 'expected a port range such as "41000-41999"' })
+  .regex(/^\d+-\d+$/, { error: 'expected a port range such as "21000-21999"' })
   .transform((s) => {
     const [from, to] = s.split('-').map(Number) as [number, number]
     return { from, to }
@@ -295,7 +295,7 @@ export const edgeSchema = z
       .default({ host: DEFAULT_API_HOST, port: DEFAULT_API_PORT }),
     portRange: portRangeSchema
       .optional()
-      .describe('Ports handed to instances, "LO-HI". Default 41000-41999.'),
+      .describe('Ports handed to instances, "LO-HI". Default 21000-21999.'),
     trustedProxies: z
       .array(z.string().regex(/^[0-9a-fA-F:.]+$/, { error: 'expected an IP address' }))
       .default([])

@@ -15,7 +15,7 @@ describe('resolveSettings', () => {
       bind: '127.0.0.1',
       stateDir: '/srv/site/.portico',
       certsDir: '/srv/site/certs',
-      portRange: { from: 41000, to: 41999 },
+      portRange: { from: 21000, to: 21999 },
     })
   })
 

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -79,6 +79,15 @@ describe('instance records', () => {
     await writeInstanceRecords(file, records)
     expect(await readInstanceRecords(file)).toEqual(records)
     expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ version: 1 })
+  })
+
+  it('reads a damaged file as empty and skips entries that are not records', async () => {
+    const file = join(dir, 'damaged.json')
+    await writeFile(file, '{"version":1,"instances":[{"app":"web"')
+    expect(await readInstanceRecords(file)).toEqual([])
+    const good = { id: 'web#0', app: 'web', index: 0, pid: 4242, startTime: null }
+    await writeFile(file, JSON.stringify({ version: 1, instances: [good, { pid: 1 }, 'x'] }))
+    expect(await readInstanceRecords(file)).toEqual([good])
   })
 })
 

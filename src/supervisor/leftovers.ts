@@ -59,7 +59,11 @@ export async function writeInstanceRecords(
   }
 }
 
-/** readInstanceRecords returns the recorded instances; [] when the file is missing or unreadable. */
+/**
+ * readInstanceRecords returns the recorded instances: [] when the file is missing, and [] when
+ * it is not valid JSON (a damaged file cannot safely name processes to kill). Entries that do not
+ * look like records are skipped. Other read errors (EACCES, …) are thrown.
+ */
 export async function readInstanceRecords(file: string): Promise<InstanceRecord[]> {
   let text: string
   try {
@@ -68,7 +72,13 @@ export async function readInstanceRecords(file: string): Promise<InstanceRecord[
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
     throw error
   }
-  const parsed: unknown = JSON.parse(text)
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    // Damaged (hand-edited, or not ours): nothing in it can be trusted.
+    return []
+  }
   if (typeof parsed !== 'object' || parsed === null || !('instances' in parsed)) return []
   const list = (parsed as { instances: unknown }).instances
   return Array.isArray(list) ? list.filter(isRecord) : []

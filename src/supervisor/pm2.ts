@@ -40,6 +40,7 @@ export type Pm2Event =
   /** A raw chunk of stdout or stderr: several lines or part of one. */
   | { type: 'output'; name: string; stream: 'out' | 'err'; chunk: string }
 
+/** Receives bus events in the order pm2 sent them, one at a time. */
 export type Pm2Listener = (event: Pm2Event) => void
 
 /** One process as pm2 lists it. */

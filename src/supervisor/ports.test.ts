@@ -20,15 +20,17 @@ function portOf(server: net.Server): number {
   return (server.address() as net.AddressInfo).port
 }
 
-/** Occupies a port P such that P+1 … P+spare are free; afterEach closes the listener. */
+/**
+ * Occupies a port P such that P+1 … P+spare are free; afterEach closes the listener. It searches
+ * below the ephemeral range (32768-60999 on Linux), where no one else's listen(0) lands.
+ */
 async function occupyWithFreeNeighbours(spare: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = portOf(await listen(0))
+  const first = 26000 + Math.floor(Math.random() * 900)
+  for (let port = first; port < 26990; port += spare + 1) {
     const next = Array.from({ length: spare }, (_, i) => port + 1 + i)
-    if (
-      next.every((p) => p <= 65535) &&
-      (await Promise.all(next.map((p) => isPortFree(p)))).every(Boolean)
-    ) {
+    const free = await Promise.all([port, ...next].map((p) => isPortFree(p)))
+    if (free.every(Boolean)) {
+      await listen(port)
       return port
     }
   }

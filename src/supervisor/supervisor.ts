@@ -69,6 +69,7 @@ export interface SupervisorOptions {
   /** Ports handed to instances (`PORTICO_PORT_RANGE`). */
   portRange: PortRange
   registry: Registry
+  /** Used as given: the caller names the component (`log.child({ component: 'supervisor' })`). */
   log: Logger
   onOutput?: OutputListener
 }
@@ -124,7 +125,7 @@ export class Supervisor {
    * a state dir that a live process uses, so that step never kills a running Portico's apps.
    */
   static async create(options: SupervisorOptions): Promise<Supervisor> {
-    const log = options.log.child({ component: 'supervisor' })
+    const { log } = options
     const home = join(options.stateDir, 'pm2')
     await mkdir(home, { recursive: true, mode: 0o700 })
     const pm2 = await Pm2Client.connect({ home, log })

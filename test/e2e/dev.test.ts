@@ -71,7 +71,7 @@ describe('portico dev (end to end)', () => {
     expect(body.instances).toHaveLength(2)
     for (const [index, instance] of body.instances.entries()) {
       expect(instance).toMatchObject({ index, state: 'healthy', restarts: 0 })
-      expect(instance.port).toBeGreaterThanOrEqual(43000)
+      expect(instance.port).toBeGreaterThanOrEqual(23000)
       expect(instance.pid).toBeGreaterThan(0)
     }
     expect(new Set(body.instances.map((i) => i.port)).size).toBe(2)

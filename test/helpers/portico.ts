@@ -49,7 +49,7 @@ export async function spawnPortico(options: SpawnOptions): Promise<{
       PORTICO_API_PORT: '0',
       PORTICO_STATE_DIR: path.join(dir, 'state'),
       PORTICO_CERTS_DIR: certsDir,
-      PORTICO_PORT_RANGE: '43000-43999',
+      PORTICO_PORT_RANGE: '23000-23999',
       PORTICO_LOG_LEVEL: 'info',
       ...options.env,
     },

@@ -128,7 +128,8 @@ describe('Supervisor with real pm2 processes', () => {
     supervisor = await Supervisor.create({
       stateDir,
       configDir: FIXTURES,
-      portRange: { from: 45000, to: 45999 },
+      // Below the ephemeral range (32768-60999 here): only an explicit bind can squat a port.
+      portRange: { from: 24000, to: 24999 },
       registry,
       log,
       onOutput: (app, index, stream, line) => lines.push(`${app}#${index} ${stream} ${line}`),
@@ -267,6 +268,11 @@ describe('Supervisor with real pm2 processes', () => {
       const inst = supervisor.get('mute')?.instances[0]
       if (inst?.pid) seen.add(inst.pid)
       return inst && inst.restarts >= 1 && inst.state === 'starting' ? inst : undefined
+    }).catch((error: unknown) => {
+      const status = JSON.stringify(supervisor.get('mute')?.instances)
+      throw new Error(`mute never restarted; states ${JSON.stringify(states)}, ${status}`, {
+        cause: error,
+      })
     })
     expect(states.slice(0, 5)).toEqual(['starting', 'unhealthy', 'draining', 'stopped', 'starting'])
     // Restarted by us with SIGTERM: pm2 signals the tree bottom-up, so the shell either dies of
@@ -325,15 +331,20 @@ describe('Supervisor start-up after a crash, and port collisions', () => {
   let leftover: ChildProcess
   let supervisor: Supervisor
 
-  /** Occupies a port whose neighbour is free, like a foreign process squatting in the range. */
+  /**
+   * Occupies a port whose neighbour is free, like a foreign process squatting in the range.
+   * Both sit below the ephemeral range, so no one else's listen(0) takes the neighbour meanwhile.
+   */
   async function holdPortWithFreeNeighbour(): Promise<number> {
-    for (let attempt = 0; attempt < 50; attempt++) {
-      await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))
-      const port = (holder.address() as net.AddressInfo).port
-      if (port < 65535 && (await isPortFree(port + 1))) return port
-      await new Promise((resolve) => holder.close(resolve))
+    for (let port = 25000; port < 25998; port += 2) {
+      if (!(await isPortFree(port)) || !(await isPortFree(port + 1))) continue
+      const held = await new Promise<boolean>((resolve) => {
+        holder.once('error', () => resolve(false))
+        holder.listen(port, '127.0.0.1', () => resolve(true))
+      })
+      if (held) return port
     }
-    throw new Error('no port with a free neighbour')
+    throw new Error('no port with a free neighbour in 25000-25999')
   }
 
   beforeAll(async () => {
