@@ -1,0 +1,218 @@
+// Faults at the edge against real loopback servers: resets before a response, clients leaving the
+// queue, passive ejection and active recovery, limits; and a user's view through curl.
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseConfig } from '../../src/config/load.ts'
+import { EventBus } from '../../src/observe/events.ts'
+import { createLogger } from '../../src/observe/log.ts'
+import { createUpstreamAgent } from '../../src/proxy/forward.ts'
+import { buildRouteTable, createProbes } from '../../src/proxy/route-table.ts'
+import { EdgeServer } from '../../src/proxy/server.ts'
+import { issueLeaf, loadOrCreateDevCa } from '../../src/proxy/tls/dev-ca.ts'
+import type { ActiveProbe } from '../../src/registry/health/active.ts'
+import { PassiveHealth } from '../../src/registry/health/passive.ts'
+import { Registry } from '../../src/registry/registry.ts'
+import { type Backend, startBackend } from '../helpers/backend.ts'
+import { request } from '../helpers/http.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+const run = promisify(execFile)
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1')
+  await new Promise((r) => server.once('listening', r))
+  const port = (server.address() as net.AddressInfo).port
+  await new Promise((r) => server.close(r))
+  return port
+}
+
+describe('edge faults', () => {
+  let a: Backend
+  let b: Backend
+  let edge: EdgeServer
+  let ports: { https: number; http: number }
+  let registry: Registry
+  let probes: ActiveProbe[]
+  let revivedPort: number
+  let dir: string
+  let caFile: string
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'portico-faults-'))
+    a = await startBackend('a')
+    b = await startBackend('b')
+    revivedPort = await freePort()
+    const statics = (...bs: number[]) => bs.map((port) => ({ hostname: '127.0.0.1', port }))
+    const config = parseConfig(
+      {
+        routes: [
+          { vHost: 'crash.test', backends: statics(a.port, b.port), autoHttps: false },
+          {
+            vHost: 'queue.test',
+            backends: statics(a.port),
+            reqActiveLength: 1,
+            reqQueueLength: 5,
+            autoHttps: false,
+          },
+          {
+            vHost: 'passive.test',
+            backends: statics(revivedPort, b.port),
+            healthCheck: { interval: 100, timeout: 500 },
+            autoHttps: false,
+          },
+          { vHost: 'site.test', backends: statics(a.port) },
+        ],
+      },
+      'faults',
+    )
+    registry = new Registry()
+    const table = buildRouteTable(config, registry)
+    probes = createProbes(config, registry)
+    for (const probe of probes) probe.start()
+    const devCa = await loadOrCreateDevCa(dir)
+    caFile = path.join(dir, 'ca.crt')
+    await writeFile(caFile, devCa.certPem)
+    edge = new EdgeServer({
+      bind: '127.0.0.1',
+      httpsPort: 0,
+      httpPort: 0,
+      httpRedirect: true,
+      defaultCert: await issueLeaf(devCa, 'site.test'),
+      sniCallback: (_name, cb) => cb(null, undefined),
+      handler: {
+        table: () => table,
+        agent: createUpstreamAgent(),
+        log: createLogger({ level: 'silent' }),
+        events: new EventBus(),
+        knownHosts: () => [],
+        passive: new PassiveHealth(),
+      },
+      log: createLogger({ level: 'silent' }),
+    })
+    ports = await edge.start()
+  })
+
+  afterAll(async () => {
+    for (const probe of probes ?? []) probe.close()
+    await edge?.close(500)
+    await a?.close()
+    await b?.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('retries a GET reset before any response byte once on the other backend, then answers 502', async () => {
+    const res = await request({ port: ports.http, host: 'crash.test', path: '/crash' })
+    expect(res.status).toBe(502)
+    expect(a.hits.get('/crash')).toBe(1)
+    expect(b.hits.get('/crash')).toBe(1)
+  })
+
+  it('never replays a POST whose body was sent: 502 after exactly one attempt', async () => {
+    const before = (a.hits.get('/crash') ?? 0) + (b.hits.get('/crash') ?? 0)
+    const res = await request({
+      port: ports.http,
+      host: 'crash.test',
+      path: '/crash',
+      method: 'POST',
+      body: 'payload',
+    })
+    expect(res.status).toBe(502)
+    expect((a.hits.get('/crash') ?? 0) + (b.hits.get('/crash') ?? 0) - before).toBe(1)
+  })
+
+  it('drops a queued request whose client went away: it never reaches the app', async () => {
+    const holder = request({ port: ports.http, host: 'queue.test', path: '/sleep?ms=600' })
+    await waitFor(() => a.hits.get('/sleep') === 1, { message: 'slot taken' })
+    const leaver = http.get({
+      host: '127.0.0.1',
+      port: ports.http,
+      path: '/echo',
+      headers: { Host: 'queue.test' },
+    })
+    leaver.on('error', () => undefined)
+    setTimeout(() => leaver.destroy(), 100)
+    expect((await holder).status).toBe(200)
+    const after = await request({ port: ports.http, host: 'queue.test', path: '/' })
+    expect(after.status).toBe(200)
+    expect(a.hits.get('/echo') ?? 0).toBe(0)
+  })
+
+  it('ejects a failing backend after 3 failures and brings it back when probes pass', async () => {
+    const upstream = registry.get('route:passive.test')
+    const dead = upstream?.get(`127.0.0.1:${revivedPort}`)
+    expect(dead?.state).toBe('healthy')
+    for (let i = 0; i < 6; i++) {
+      const res = await request({ port: ports.http, host: 'passive.test' })
+      expect(res.status).toBe(200)
+      expect(res.body).toBe('b')
+    }
+    expect(dead?.state).toBe('unhealthy')
+    const revived = http
+      .createServer((_req, res) => res.end('revived'))
+      .listen(revivedPort, '127.0.0.1')
+    try {
+      await waitFor(() => dead?.state === 'healthy', { message: 'probes bring the backend back' })
+      await waitFor(
+        async () => (await request({ port: ports.http, host: 'passive.test' })).body === 'revived',
+        {
+          message: 'revived backend takes traffic',
+        },
+      )
+    } finally {
+      revived.closeAllConnections()
+      await new Promise((r) => revived.close(r))
+    }
+  })
+
+  it('answers 431 for a header block over 16 KiB', async () => {
+    const res = await request({
+      port: ports.http,
+      host: 'crash.test',
+      headers: { 'X-Big': 'a'.repeat(17_000) },
+    })
+    expect(res.status).toBe(431)
+  })
+
+  it('works with curl as a user would: HTTPS with --resolve, POST body, gzip, keep-alive', async () => {
+    const base = `https://site.test:${ports.https}`
+    const common = [
+      '-sS',
+      '--fail',
+      '--cacert',
+      caFile,
+      '--resolve',
+      `site.test:${ports.https}:127.0.0.1`,
+    ]
+    const post = await run('curl', [
+      ...common,
+      '-X',
+      'POST',
+      '--data-binary',
+      'hello world',
+      `${base}/echo`,
+    ])
+    expect(JSON.parse(post.stdout)).toMatchObject({ method: 'POST', bodyBytes: 11 })
+    const gz = await run('curl', [...common, '--compressed', `${base}/gzip`])
+    expect(gz.stdout).toBe('compressed by a')
+    const twice = await run('curl', [...common, '-v', `${base}/`, `${base}/`])
+    expect(twice.stdout).toBe('aa')
+    expect(twice.stderr).toMatch(/Re-using existing connection/i)
+    const redirect = await run('curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code} %{redirect_url}',
+      '-H',
+      'Host: site.test',
+      `http://127.0.0.1:${ports.http}/x?y=1`,
+    ])
+    expect(redirect.stdout).toBe(`308 https://site.test:${ports.https}/x?y=1`)
+  })
+})
