@@ -158,6 +158,39 @@ export const errors = {
     'a valid bearer token is required',
     401,
   ),
+  PTC_ERR_CROSS_SITE_FORBIDDEN: defineError(
+    'PTC_ERR_CROSS_SITE_FORBIDDEN',
+    'cross-site request refused: %s',
+    403,
+  ),
+  PTC_ERR_NO_CORS_REFUSED: defineError(
+    'PTC_ERR_NO_CORS_REFUSED',
+    'no-cors requests are refused (Sec-Fetch-Mode: no-cors)',
+    400,
+  ),
+  PTC_ERR_UNSUPPORTED_MEDIA_TYPE: defineError(
+    'PTC_ERR_UNSUPPORTED_MEDIA_TYPE',
+    'a request body must be sent as Content-Type: application/json (got %s)',
+    415,
+  ),
+  PTC_ERR_BODY_TOO_LARGE: defineError(
+    'PTC_ERR_BODY_TOO_LARGE',
+    'the request body is larger than %s bytes',
+    413,
+  ),
+  PTC_ERR_BAD_JSON: defineError('PTC_ERR_BAD_JSON', 'the request body is not valid JSON: %s', 400),
+  PTC_ERR_BAD_REQUEST: defineError('PTC_ERR_BAD_REQUEST', 'bad request: %s', 400),
+  PTC_ERR_API_UPGRADE_REFUSED: defineError(
+    'PTC_ERR_API_UPGRADE_REFUSED',
+    'the admin API accepts WebSocket upgrades only at %s',
+    400,
+  ),
+  PTC_ERR_API_UNSAFE_BIND: defineError(
+    'PTC_ERR_API_UNSAFE_BIND',
+    'refusing to serve the admin API on "%s" without a token: set PORTICO_API_TOKEN or bind 127.0.0.1',
+    500,
+  ),
+  PTC_ERR_API_CLOSING: defineError('PTC_ERR_API_CLOSING', 'the admin API is shutting down', 503),
   PTC_ERR_INTERNAL: defineError('PTC_ERR_INTERNAL', 'internal error', 500),
 } as const satisfies Record<string, PorticoErrorClass>
 

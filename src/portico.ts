@@ -2,7 +2,7 @@
 import { mkdir } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import { buildApi } from './api/server.ts'
+import { assertSafeBind, buildApi } from './api/server.ts'
 import { SHUTDOWN_DRAIN_MS } from './config/defaults.ts'
 import { loadConfig } from './config/load.ts'
 import type { AppSpec, Config } from './config/schema.ts'
@@ -138,6 +138,8 @@ export async function createPortico(
   options: PorticoOptions,
 ): Promise<Portico> {
   const { log } = options
+  // Refuse an off-loopback admin API without a token before anything starts (fail closed).
+  assertSafeBind(settings.apiHost, settings.apiToken)
   await mkdir(settings.stateDir, { recursive: true, mode: 0o700 })
   const registry = new Registry()
   const events = new EventBus()
@@ -177,6 +179,7 @@ export async function createPortico(
         knownHosts: () => (dev ? table().hosts() : []),
         passive: new PassiveHealth(),
         events,
+        trustedProxies: new Set(config.edge.trustedProxies),
       },
       log,
     })
@@ -198,6 +201,8 @@ export async function createPortico(
       routes: createRoutesService(control),
       certificates: createCertificatesService(control),
       stats: stats.service,
+      events,
+      bindHost: settings.apiHost,
     })
     await parts.api.listen({ host: settings.apiHost, port: settings.apiPort })
     ports.api = (parts.api.server.address() as AddressInfo).port
