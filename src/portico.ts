@@ -23,6 +23,7 @@ import { loadOrCreateDevCa } from './proxy/tls/dev-ca.ts'
 import { createSniCallback } from './proxy/tls/sni.ts'
 import { PassiveHealth } from './registry/health/passive.ts'
 import { Registry } from './registry/registry.ts'
+import type { TransitionListener } from './registry/upstream.ts'
 import { type AppRunner, Runtime } from './runtime.ts'
 import { createStats } from './stats.ts'
 import { Supervisor } from './supervisor/supervisor.ts'
@@ -66,6 +67,27 @@ async function stopParts(parts: Parts): Promise<void> {
   await parts.supervisor?.close()
   await parts.api?.close()
   parts.stats?.close()
+}
+
+/**
+ * emitTransitions turns target state changes into bus events: `instance:state-changed` for app
+ * instances, and `target:down` / `target:up` when a target leaves or joins rotation.
+ */
+function emitTransitions(events: EventBus): TransitionListener {
+  return (upstream, target, from, to) => {
+    if (upstream.name.startsWith('app:')) {
+      events.emit('instance:state-changed', {
+        app: upstream.name.slice(4),
+        instance: target.id,
+        from,
+        to,
+        pid: null,
+      })
+    }
+    if (from === 'healthy' && to !== 'healthy')
+      events.emit('target:down', { upstream: upstream.name, target: target.id, reason: to })
+    if (to === 'healthy') events.emit('target:up', { upstream: upstream.name, target: target.id })
+  }
 }
 
 /** reloadConfig loads the edited config file and applies it; a bad edit is logged and ignored. */
@@ -141,8 +163,8 @@ export async function createPortico(
   // Refuse an off-loopback admin API without a token before anything starts (fail closed).
   assertSafeBind(settings.apiHost, settings.apiToken)
   await mkdir(settings.stateDir, { recursive: true, mode: 0o700 })
-  const registry = new Registry()
   const events = new EventBus()
+  const registry = new Registry(emitTransitions(events))
   const runtime = await Runtime.create({
     file: config,
     registry,
@@ -212,7 +234,11 @@ export async function createPortico(
       portRange: settings.portRange,
       registry,
       log: log.child({ component: 'supervisor' }),
-      ...(options.onOutput ? { onOutput: options.onOutput } : {}),
+      onOutput: (app, index, stream, line) => {
+        if (events.hasListeners('instance:log'))
+          events.emit('instance:log', { app, instance: `${app}#${index}`, stream, line })
+        options.onOutput?.(app, index, stream, line)
+      },
     })
     parts.supervisor = supervisor
     await runtime.attach(appRunner(supervisor))

@@ -196,6 +196,13 @@ export class Runtime {
     for (const route of diff.routes.removed) {
       if (route.app === undefined) this.#registry.delete(`route:${route.vHost}`)
     }
+    for (const [change, routes] of [
+      ['added', diff.routes.added],
+      ['removed', diff.routes.removed],
+      ['changed', diff.routes.changed],
+    ] as const) {
+      for (const route of routes) this.#events.emit('route:changed', { vHost: route.vHost, change })
+    }
     const summary = summarizeDiff(diff)
     this.#log.info({ summary }, `config applied: ${summary}`)
     this.#events.emit('config:applied', { summary })
@@ -214,7 +221,6 @@ export class Runtime {
     for (const probe of this.#probes) probe.close()
     this.#probes = createProbes(this.#effective, this.#registry, (upstream, target) => {
       this.#log.info({ upstream, target }, 'target recovered: back in rotation')
-      this.#events.emit('target:up', { upstream, target })
     })
     for (const probe of this.#probes) probe.start()
   }

@@ -1,5 +1,5 @@
 /** @module Registry: name → Upstream, the live healthy-instance registry shared by supervisor and proxy. */
-import { Upstream } from './upstream.ts'
+import { type TransitionListener, Upstream } from './upstream.ts'
 
 /** upstreamNameForApp returns the registry key of an app's instances. */
 export function upstreamNameForApp(app: string): string {
@@ -17,12 +17,18 @@ export function upstreamNameForRoute(vHost: string): string {
  */
 export class Registry {
   #upstreams = new Map<string, Upstream>()
+  #onTransition: TransitionListener | undefined
+
+  /** `onTransition` hears every target state change in every upstream (events, logs). */
+  constructor(onTransition?: TransitionListener) {
+    this.#onTransition = onTransition
+  }
 
   /** upstream returns the upstream with that name, creating it empty on first use. */
   upstream(name: string): Upstream {
     let upstream = this.#upstreams.get(name)
     if (!upstream) {
-      upstream = new Upstream(name)
+      upstream = new Upstream(name, this.#onTransition)
       this.#upstreams.set(name, upstream)
     }
     return upstream

@@ -1,6 +1,14 @@
 /** @module Upstream: the ordered set of Targets behind one app or one route's static backends. */
 import { Target, type TargetInit, type TargetState } from './target.ts'
 
+/** Called on every state transition of a target (an edge: `from !== to`). */
+export type TransitionListener = (
+  upstream: Upstream,
+  target: Target,
+  from: TargetState,
+  to: TargetState,
+) => void
+
 /** Called after any change that may make a waiting request servable (or hopeless). */
 export type AvailabilityListener = (upstream: Upstream) => void
 
@@ -15,8 +23,11 @@ export class Upstream {
   #available: Target[] = []
   #listeners = new Set<AvailabilityListener>()
 
-  constructor(name: string) {
+  #onTransition: TransitionListener | undefined
+
+  constructor(name: string, onTransition?: TransitionListener) {
     this.name = name
+    this.#onTransition = onTransition
   }
 
   /** targets returns every target in insertion order (a fresh array; not for the hot path). */
@@ -58,7 +69,10 @@ export class Upstream {
   /** setState moves one target; returns true on a change (and then notifies listeners). */
   setState(id: string, state: TargetState): boolean {
     const target = this.#targets.get(id)
-    if (!target || !target.setState(state)) return false
+    if (!target) return false
+    const from = target.state
+    if (!target.setState(state)) return false
+    this.#onTransition?.(this, target, from, state)
     this.#changed()
     return true
   }
