@@ -54,8 +54,16 @@ async function which(cmd: string): Promise<boolean> {
 }
 
 /** start spawns a process and resolves when a line of its stdout matches `ready`. */
-function start(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+function start(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(cmd, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   children.push(child)
   let out = ''
   return new Promise((resolve, reject) => {
@@ -96,16 +104,23 @@ function parseLatencyMs(text: string): number {
 /** wrk runs one measurement and parses req/s, p50, p99 and errors from --latency output. */
 async function wrk(target: Target): Promise<Sample> {
   const before = target.pid ? await procStat(target.pid) : undefined
-  const { stdout } = await run('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${DURATION_S}s`, '--latency', target.url], {
-    maxBuffer: 1 << 20,
-  })
+  const { stdout } = await run(
+    'wrk',
+    ['-t2', `-c${CONNECTIONS}`, `-d${DURATION_S}s`, '--latency', target.url],
+    {
+      maxBuffer: 1 << 20,
+    },
+  )
   const after = target.pid ? await procStat(target.pid) : undefined
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0)
   const p50 = parseLatencyMs(/\s50%\s+(\S+)/.exec(stdout)?.[1] ?? '')
   const p99 = parseLatencyMs(/\s99%\s+(\S+)/.exec(stdout)?.[1] ?? '')
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0)
-  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)
-  const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((s, n) => s + Number(n), 0) : 0)
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(
+    stdout,
+  )
+  const errors =
+    non2xx + (socketErrors ? socketErrors.slice(1).reduce((s, n) => s + Number(n), 0) : 0)
   const sample: Sample = { rps, p50Ms: p50, p99Ms: p99, errors }
   if (before && after) {
     const hz = 100
@@ -115,14 +130,25 @@ async function wrk(target: Target): Promise<Sample> {
   return sample
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN
+const median = (xs: number[]) =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN
 
-async function startPortico(dir: string, backendPort: number): Promise<{ pid: number; https: number; http: number }> {
+async function startPortico(
+  dir: string,
+  backendPort: number,
+): Promise<{ pid: number; https: number; http: number }> {
   const config = path.join(dir, 'bench.config.json')
   await writeFile(
     config,
     JSON.stringify({
-      routes: [{ vHost: '127.0.0.1', backends: [{ hostname: '127.0.0.1', port: backendPort }], autoHttps: false, reqActiveLength: 1024 }],
+      routes: [
+        {
+          vHost: '127.0.0.1',
+          backends: [{ hostname: '127.0.0.1', port: backendPort }],
+          autoHttps: false,
+          reqActiveLength: 1024,
+        },
+      ],
     }),
   )
   const { child, match } = await start(
@@ -141,7 +167,11 @@ async function startPortico(dir: string, backendPort: number): Promise<{ pid: nu
   return { pid: child.pid as number, https: Number(match[1]), http: Number(match[2]) }
 }
 
-async function startNginx(dir: string, backendPort: number, cert: { key: string; cert: string }): Promise<number | undefined> {
+async function startNginx(
+  dir: string,
+  backendPort: number,
+  cert: { key: string; cert: string },
+): Promise<number | undefined> {
   if (!(await which('nginx'))) return undefined
   const port = 20000 + Math.floor(Math.random() * 20000)
   const conf = path.join(dir, 'nginx.conf')
@@ -166,16 +196,44 @@ async function main(): Promise<void> {
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'portico-bench-'))
   try {
-    const backend = await start(process.execPath, [path.join(ROOT, 'scripts/bench-backend.mjs')], { PORT: '0' }, /listening (\d+)/)
+    const backend = await start(
+      process.execPath,
+      [path.join(ROOT, 'scripts/bench-backend.mjs')],
+      { PORT: '0' },
+      /listening (\d+)/,
+    )
     const backendPort = Number(backend.match[1])
     const portico = await startPortico(dir, backendPort)
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${dir}/k.pem`, '-out', `${dir}/c.pem`, '-days', '1', '-subj', '/CN=127.0.0.1'])
-    const nginxPort = await startNginx(dir, backendPort, { key: `${dir}/k.pem`, cert: `${dir}/c.pem` })
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      `${dir}/k.pem`,
+      '-out',
+      `${dir}/c.pem`,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+    ])
+    const nginxPort = await startNginx(dir, backendPort, {
+      key: `${dir}/k.pem`,
+      cert: `${dir}/c.pem`,
+    })
     const targets: Target[] = [
       { name: 'direct (http)', url: `http://127.0.0.1:${backendPort}/` },
       { name: 'portico http', url: `http://127.0.0.1:${portico.http}/`, pid: portico.pid },
       { name: 'portico https', url: `https://127.0.0.1:${portico.https}/`, pid: portico.pid },
-      { name: 'portico https 16k', url: `https://127.0.0.1:${portico.https}/16k`, pid: portico.pid },
+      {
+        name: 'portico https 16k',
+        url: `https://127.0.0.1:${portico.https}/16k`,
+        pid: portico.pid,
+      },
     ]
     if (nginxPort) targets.push({ name: 'nginx https', url: `https://127.0.0.1:${nginxPort}/` })
     const samples = new Map<string, Sample[]>()
@@ -203,8 +261,15 @@ async function main(): Promise<void> {
     })
     console.table(rows)
     await mkdir(path.join(ROOT, 'bench-results'), { recursive: true })
-    const out = path.join(ROOT, 'bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-    await writeFile(out, `${JSON.stringify({ durationS: DURATION_S, connections: CONNECTIONS, rounds: ROUNDS, node: process.version, rows }, null, 2)}\n`)
+    const out = path.join(
+      ROOT,
+      'bench-results',
+      `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`,
+    )
+    await writeFile(
+      out,
+      `${JSON.stringify({ durationS: DURATION_S, connections: CONNECTIONS, rounds: ROUNDS, node: process.version, rows }, null, 2)}\n`,
+    )
     console.log(`results written to ${out}`)
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM')

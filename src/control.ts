@@ -23,20 +23,38 @@ export interface ControlDeps {
   certs: CertStore
   stateDir: string
   log: Logger
+  /** Traffic figures per instance id, for the app views. */
+  traffic?: InstanceTraffic
 }
 
-function toAppView(status: AppStatus): AppView {
+/** Per-instance traffic figures shown on an app (from the stats tracker). */
+export type InstanceTraffic = (instanceId: string) => InstanceStatsView
+
+/** What GET /apps/:name shows of an instance's traffic. */
+export interface InstanceStatsView {
+  totalRequests: number
+  requestsPerSecond: number
+  inFlight: number
+  latencyMs: { p50: number; p95: number; p99: number }
+  errors: number
+}
+
+function toAppView(status: AppStatus, traffic?: InstanceTraffic): AppView {
   const { instances: _count, ...spec } = status.spec
   return {
     ...spec,
     hostnames: appHostnames(status.spec),
-    instances: status.instances.map(({ id, index, port, pid, state, restarts }) => ({
-      id,
-      index,
-      port,
-      pid,
-      state,
-      restarts,
+    instances: status.instances.map((i) => ({
+      id: i.id,
+      index: i.index,
+      port: i.port,
+      pid: i.pid,
+      state: i.state,
+      restarts: i.restarts,
+      uptimeMs: i.startedAt === null ? null : Date.now() - i.startedAt,
+      lastExitCode: i.lastExitCode,
+      lastSignal: i.lastSignal,
+      ...(traffic ? { stats: traffic(i.id) } : {}),
     })),
   }
 }
@@ -52,7 +70,7 @@ export function createAppsService(deps: ControlDeps): AppsService {
   const view = (name: string) => {
     const status = deps.supervisor()?.get(name)
     if (!status) throw new errors.PTC_ERR_APP_NOT_FOUND(name)
-    return toAppView(status)
+    return toAppView(status, deps.traffic)
   }
   const specOf = (name: string) => {
     const spec = runtime.config().apps.find((a) => a.name === name)
@@ -66,10 +84,14 @@ export function createAppsService(deps: ControlDeps): AppsService {
     reload: (name) => supervisor().restartApp(name),
   }
   return {
-    list: () => deps.supervisor()?.list().map(toAppView) ?? [],
+    list: () =>
+      deps
+        .supervisor()
+        ?.list()
+        .map((status) => toAppView(status, deps.traffic)) ?? [],
     get: (name) => {
       const status = deps.supervisor()?.get(name)
-      return status ? toAppView(status) : undefined
+      return status ? toAppView(status, deps.traffic) : undefined
     },
     create: async (spec) => {
       if (runtime.config().apps.some((a) => a.name === spec.name))
@@ -149,6 +171,7 @@ export function createRoutesService(deps: ControlDeps): RoutesService {
         reqQueueLength: 256,
         headers: {},
         autoHttps: true,
+        default: false,
         backends: [],
         source: 'app' as const,
       })),

@@ -12,10 +12,12 @@ import {
   createAppsService,
   createCertificatesService,
   createRoutesService,
+  type InstanceStatsView,
   restoreCertificates,
 } from './control.ts'
 import { EventBus } from './observe/events.ts'
 import type { Logger } from './observe/log.ts'
+import type { Tracker } from './observe/tracker.ts'
 import { createUpstreamAgent } from './proxy/forward.ts'
 import { EdgeServer } from './proxy/server.ts'
 import { CertStore } from './proxy/tls/cert-store.ts'
@@ -87,6 +89,23 @@ function emitTransitions(events: EventBus): TransitionListener {
     if (from === 'healthy' && to !== 'healthy')
       events.emit('target:down', { upstream: upstream.name, target: target.id, reason: to })
     if (to === 'healthy') events.emit('target:up', { upstream: upstream.name, target: target.id })
+  }
+}
+
+/** instanceTraffic summarises one instance's traffic from the tracker and its live target. */
+function instanceTraffic(tracker: Tracker, registry: Registry, id: string): InstanceStatsView {
+  const stats = tracker.targetStatsOrEmpty(id)
+  const app = id.slice(0, id.lastIndexOf('#'))
+  return {
+    totalRequests: stats.totalRequests,
+    requestsPerSecond: stats.requestsPerSecond,
+    inFlight: registry.get(`app:${app}`)?.get(id)?.inFlight ?? 0,
+    latencyMs: {
+      p50: stats.window.latencyMs.p50,
+      p95: stats.window.latencyMs.p95,
+      p99: stats.window.latencyMs.p99,
+    },
+    errors: stats.window.errors,
   }
 }
 
@@ -213,6 +232,7 @@ export async function createPortico(
       certs,
       stateDir: settings.stateDir,
       log,
+      traffic: (id: string) => instanceTraffic(stats.tracker, registry, id),
     }
     await restoreCertificates(control)
     parts.api = await buildApi({

@@ -14,6 +14,12 @@ export interface InstanceView {
   pid: number | null
   state: TargetState
   restarts: number
+  /** Milliseconds since the current process came online; null while none runs. */
+  uptimeMs?: number | null
+  lastExitCode?: number | null
+  lastSignal?: string | null
+  /** Traffic through this instance (sliding 60 s window plus totals). */
+  stats?: unknown
 }
 
 /** An app as the API shows it: its spec fields plus its instances. */

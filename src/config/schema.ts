@@ -240,6 +240,12 @@ export const routeSchema = z
       .boolean()
       .default(true)
       .describe('Redirect plain HTTP to HTTPS (308). Default true.'),
+    default: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Serve hosts that match no route with this route (at most one route). Default false.',
+      ),
     ssl: z
       .boolean()
       .optional()
@@ -342,6 +348,14 @@ export const configSchema = z
         claim(h, ['apps', i, 'hostnames', j], `app "${app.name}"`)
       })
     })
+    const defaults = config.routes.flatMap((route, i) => (route.default ? [i] : []))
+    for (const i of defaults.slice(1)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['routes', i, 'default'],
+        message: `only one route may be the default, also routes[${defaults[0]}]`,
+      })
+    }
     config.routes.forEach((route, i) => {
       claim(route.vHost, ['routes', i, 'vHost'], `routes[${i}]`)
       if (route.app !== undefined && !appNames.has(route.app)) {

@@ -53,6 +53,7 @@ export function buildRouteTable(
     )
     if (route.backends !== undefined) syncBackends(upstream, route.backends)
     place({ ...route, upstream })
+    if (route.default) table.setFallback(table.lookup(route.vHost))
   }
   return table
 }

@@ -66,7 +66,7 @@ describe('edge faults', () => {
             healthCheck: { interval: 100, timeout: 500 },
             autoHttps: false,
           },
-          { vHost: 'site.test', backends: statics(a.port) },
+          { vHost: 'site.test', backends: statics(a.port), default: true },
         ],
       },
       'faults',
@@ -168,6 +168,13 @@ describe('edge faults', () => {
       revived.closeAllConnections()
       await new Promise((r) => revived.close(r))
     }
+  })
+
+  it('serves hosts that match no route with the default route', async () => {
+    // Without a default route an unknown host gets 404 on the HTTP listener, never a redirect.
+    const plain = await request({ port: ports.http, host: 'anything.example', path: '/' })
+    expect(plain.status).toBe(308)
+    expect(plain.headers.location).toBe(`https://anything.example:${ports.https}/`)
   })
 
   it('answers 431 for a header block over 16 KiB', async () => {
