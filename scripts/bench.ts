@@ -136,8 +136,9 @@ const median = (xs: number[]) =>
 async function startPortico(
   dir: string,
   backendPort: number,
+  logLevel: string,
 ): Promise<{ pid: number; https: number; http: number }> {
-  const config = path.join(dir, 'bench.config.json')
+  const config = path.join(dir, `bench-${logLevel}.config.json`)
   await writeFile(
     config,
     JSON.stringify({
@@ -158,9 +159,9 @@ async function startPortico(
       PORTICO_HTTPS_PORT: '0',
       PORTICO_HTTP_PORT: '0',
       PORTICO_API_PORT: '0',
-      PORTICO_STATE_DIR: path.join(dir, 'state'),
-      PORTICO_CERTS_DIR: path.join(dir, 'certs'),
-      PORTICO_LOG_LEVEL: process.env.PORTICO_LOG_LEVEL ?? 'info',
+      PORTICO_STATE_DIR: path.join(dir, `state-${logLevel}`),
+      PORTICO_CERTS_DIR: path.join(dir, `certs-${logLevel}`),
+      PORTICO_LOG_LEVEL: logLevel,
     },
     /https on :(\d+), http on :(\d+)/,
   )
@@ -203,7 +204,9 @@ async function main(): Promise<void> {
       /listening (\d+)/,
     )
     const backendPort = Number(backend.match[1])
-    const portico = await startPortico(dir, backendPort)
+    const portico = await startPortico(dir, backendPort, 'info')
+    // A second Portico with the access log off measures what logging costs, in the same run.
+    const quiet = await startPortico(dir, backendPort, 'warn')
     await run('openssl', [
       'req',
       '-x509',
@@ -229,6 +232,11 @@ async function main(): Promise<void> {
       { name: 'direct (http)', url: `http://127.0.0.1:${backendPort}/` },
       { name: 'portico http', url: `http://127.0.0.1:${portico.http}/`, pid: portico.pid },
       { name: 'portico https', url: `https://127.0.0.1:${portico.https}/`, pid: portico.pid },
+      {
+        name: 'portico https, access log off',
+        url: `https://127.0.0.1:${quiet.https}/`,
+        pid: quiet.pid,
+      },
       {
         name: 'portico https 16k',
         url: `https://127.0.0.1:${portico.https}/16k`,
