@@ -2,8 +2,9 @@ import fastify, { type FastifyInstance } from 'fastify'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { afterEach, describe, expect, it } from 'vitest'
+import { completedEvent } from '../../test/helpers/completed.ts'
 import { PorticoError } from '../errors.ts'
-import { EventBus, type RequestCompleted } from '../observe/events.ts'
+import { EventBus } from '../observe/events.ts'
 import { type GaugeSource, METRICS_CONTENT_TYPE, Metrics } from '../observe/metrics.ts'
 import { type RouteStats, Tracker } from '../observe/tracker.ts'
 import { metricsPlugin, type StatsService, statsPlugin } from './stats.ts'
@@ -15,24 +16,6 @@ const closers: Array<() => unknown> = []
 afterEach(async () => {
   for (const close of closers.splice(0)) await close()
 })
-
-function request(overrides: Partial<RequestCompleted> = {}): RequestCompleted {
-  return {
-    requestId: 'r',
-    route: 'web.localhost',
-    app: 'web',
-    target: 'web#0',
-    method: 'GET',
-    path: '/',
-    status: 200,
-    durationMs: 10,
-    queueMs: 0,
-    retries: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    ...overrides,
-  }
-}
 
 /**
  * setup builds a fastify app with both plugins (stats under /api/v1, /metrics at the root), the
@@ -75,8 +58,8 @@ async function setup(): Promise<{ app: FastifyInstance; events: EventBus }> {
 describe('statsPlugin', () => {
   it('GET /stats answers the global stats and every route', async () => {
     const { app, events } = await setup()
-    for (let i = 0; i < 4; i++) events.emit('request:completed', request())
-    events.emit('request:completed', request({ status: 502 }))
+    for (let i = 0; i < 4; i++) events.emit('request:completed', completedEvent())
+    events.emit('request:completed', completedEvent({ status: 502 }))
     const response = await app.inject({ method: 'GET', url: '/api/v1/stats' })
     expect(response.statusCode).toBe(200)
     const body = response.json<{ global: { totalRequests: number }; routes: RouteStats[] }>()
@@ -91,7 +74,7 @@ describe('statsPlugin', () => {
 
   it('GET /stats/:vHost answers one route, wildcard names included', async () => {
     const { app, events } = await setup()
-    events.emit('request:completed', request({ route: '*.example.test' }))
+    events.emit('request:completed', completedEvent({ route: '*.example.test' }))
     const response = await app.inject({ method: 'GET', url: '/api/v1/stats/*.example.test' })
     expect(response.statusCode).toBe(200)
     expect(response.json()).toMatchObject({ vHost: '*.example.test', totalRequests: 1 })
@@ -122,7 +105,7 @@ describe('statsPlugin', () => {
 describe('metricsPlugin', () => {
   it('GET /metrics answers Prometheus text 0.0.4 that parses, counting every request', async () => {
     const { app, events } = await setup()
-    for (let i = 0; i < 3; i++) events.emit('request:completed', request())
+    for (let i = 0; i < 3; i++) events.emit('request:completed', completedEvent())
     const response = await app.inject({ method: 'GET', url: '/metrics' })
     expect(response.statusCode).toBe(200)
     expect(response.headers['content-type']).toBe(METRICS_CONTENT_TYPE)

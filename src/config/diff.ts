@@ -39,39 +39,49 @@ function differs<T>(a: T, b: T, fields: readonly (keyof T)[]): boolean {
   return fields.some((f) => !isDeepStrictEqual(a[f], b[f]))
 }
 
-function byKey<T>(items: readonly T[], key: (t: T) => string): Map<string, T> {
-  return new Map(items.map((t) => [key(t), t]))
+/** A keyed comparison of two lists: changed pairs are `[prev, next]`. */
+interface KeyedDiff<T> {
+  added: T[]
+  removed: T[]
+  changed: [T, T][]
+}
+
+/**
+ * diffByKey pairs `prev` and `next` items by `key`: added and changed in `next`'s order, removed in
+ * `prev`'s; an item counts as changed when it is not deep-equal to its counterpart.
+ */
+function diffByKey<T>(prev: readonly T[], next: readonly T[], key: (t: T) => string): KeyedDiff<T> {
+  const before = new Map(prev.map((t) => [key(t), t]))
+  const after = new Map(next.map((t) => [key(t), t]))
+  const diff: KeyedDiff<T> = { added: [], removed: [], changed: [] }
+  for (const [k, item] of after) {
+    const old = before.get(k)
+    if (old === undefined) diff.added.push(item)
+    else if (!isDeepStrictEqual(old, item)) diff.changed.push([old, item])
+  }
+  for (const [k, item] of before) if (!after.has(k)) diff.removed.push(item)
+  return diff
 }
 
 /** diffConfig compares apps by name and routes by vHost. Pure. */
 export function diffConfig(prev: Config, next: Config): ConfigDiff {
-  const prevApps = byKey(prev.apps, (a) => a.name)
-  const nextApps = byKey(next.apps, (a) => a.name)
-  const apps: ConfigDiff['apps'] = { added: [], removed: [], changed: [] }
-  for (const [name, app] of nextApps) {
-    const old = prevApps.get(name)
-    if (!old) apps.added.push(app)
-    else if (!isDeepStrictEqual(old, app)) {
-      apps.changed.push({
-        name,
-        prev: old,
-        next: app,
-        reload: differs(old, app, PROCESS_FIELDS),
-        scale: old.instances !== app.instances,
-        routing: differs(old, app, ROUTING_FIELDS),
-      })
-    }
+  const appDiff = diffByKey(prev.apps, next.apps, (a) => a.name)
+  const apps: ConfigDiff['apps'] = {
+    ...appDiff,
+    changed: appDiff.changed.map(([old, app]) => ({
+      name: app.name,
+      prev: old,
+      next: app,
+      reload: differs(old, app, PROCESS_FIELDS),
+      scale: old.instances !== app.instances,
+      routing: differs(old, app, ROUTING_FIELDS),
+    })),
   }
-  for (const [name, app] of prevApps) if (!nextApps.has(name)) apps.removed.push(app)
-  const prevRoutes = byKey(prev.routes, (r) => r.vHost)
-  const nextRoutes = byKey(next.routes, (r) => r.vHost)
-  const routes: ConfigDiff['routes'] = { added: [], removed: [], changed: [] }
-  for (const [vHost, route] of nextRoutes) {
-    const old = prevRoutes.get(vHost)
-    if (!old) routes.added.push(route)
-    else if (!isDeepStrictEqual(old, route)) routes.changed.push(route)
+  const routeDiff = diffByKey(prev.routes, next.routes, (r) => r.vHost)
+  const routes: ConfigDiff['routes'] = {
+    ...routeDiff,
+    changed: routeDiff.changed.map(([, route]) => route),
   }
-  for (const [vHost, route] of prevRoutes) if (!nextRoutes.has(vHost)) routes.removed.push(route)
   const empty =
     apps.added.length +
       apps.removed.length +

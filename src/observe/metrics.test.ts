@@ -1,6 +1,7 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { afterEach, describe, expect, it } from 'vitest'
-import { EventBus, type RequestCompleted } from './events.ts'
+import { completedEvent } from '../../test/helpers/completed.ts'
+import { EventBus } from './events.ts'
 import {
   DURATION_BUCKETS_SECONDS,
   escapeLabelValue,
@@ -82,24 +83,6 @@ function find(samples: Sample[], name: string, labels: Record<string, string>): 
   )?.value
 }
 
-function request(overrides: Partial<RequestCompleted> = {}): RequestCompleted {
-  return {
-    requestId: 'r',
-    route: 'web.localhost',
-    app: 'web',
-    target: 'web#0',
-    method: 'GET',
-    path: '/',
-    status: 200,
-    durationMs: 10,
-    queueMs: 0,
-    retries: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    ...overrides,
-  }
-}
-
 const NO_GAUGES: GaugeSource = { routes: () => [], instances: () => [] }
 const GAUGES: GaugeSource = {
   routes: () => [
@@ -151,7 +134,7 @@ describe('Metrics', () => {
       for (let i = 0; i < n; i++) {
         events.emit(
           'request:completed',
-          request({ route, target, status, retries: 1, bytesOut: 10 }),
+          completedEvent({ route, target, status, retries: 1, bytesOut: 10 }),
         )
       }
     }
@@ -175,7 +158,7 @@ describe('Metrics', () => {
   it('renders a cumulative latency histogram whose count equals the requests', () => {
     const { events, metrics } = setup()
     for (const durationMs of [1, 1, 5, 30, 30, 20_000]) {
-      events.emit('request:completed', request({ durationMs }))
+      events.emit('request:completed', completedEvent({ durationMs }))
     }
     const text = metrics.render(NO_GAUGES)
     const samples = checkExposition(text)
@@ -199,8 +182,8 @@ describe('Metrics', () => {
 
   it('produces output the Prometheus text parser reads, gauges and process metrics included', () => {
     const { events, metrics } = setup()
-    events.emit('request:completed', request())
-    events.emit('request:completed', request({ route: 'api.localhost', target: 'api#0' }))
+    events.emit('request:completed', completedEvent())
+    events.emit('request:completed', completedEvent({ route: 'api.localhost', target: 'api#0' }))
     const text = metrics.render(GAUGES)
     checkExposition(text)
     const types = Object.fromEntries(parsePrometheusTextFormat(text).map((f) => [f.name, f.type]))
@@ -251,7 +234,7 @@ describe('Metrics', () => {
     const { events, metrics } = setup()
     const route = 'we"ird\\route\nname'
     expect(escapeLabelValue(route)).toBe('we\\"ird\\\\route\\nname')
-    events.emit('request:completed', request({ route, target: 'a\\b' }))
+    events.emit('request:completed', completedEvent({ route, target: 'a\\b' }))
     const text = metrics.render({
       routes: () => [{ vHost: route, active: 1, queued: 0, healthyTargets: 1, targets: 1 }],
       instances: () => [],
@@ -267,7 +250,10 @@ describe('Metrics', () => {
   it('caps distinct label sets and counts the rest under _other, keeping sums exact', () => {
     const { events, metrics } = setup({ maxLabelSets: 10 })
     for (let i = 0; i < 1000; i++) {
-      events.emit('request:completed', request({ route: `r${i % 100}`, target: `t${i % 300}` }))
+      events.emit(
+        'request:completed',
+        completedEvent({ route: `r${i % 100}`, target: `t${i % 300}` }),
+      )
     }
     const samples = checkExposition(metrics.render(NO_GAUGES))
     const requests = samples.filter((s) => s.name === 'portico_requests_total')
@@ -279,7 +265,7 @@ describe('Metrics', () => {
   it('stops counting after close()', () => {
     const { events, metrics } = setup()
     metrics.close()
-    events.emit('request:completed', request())
+    events.emit('request:completed', completedEvent())
     expect(metrics.render(NO_GAUGES)).not.toContain('portico_requests_total{')
   })
 

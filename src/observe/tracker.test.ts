@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { EventBus, type RequestCompleted } from './events.ts'
+import { completedEvent } from '../../test/helpers/completed.ts'
+import { EventBus } from './events.ts'
 import { STATUS_CLASSES, statusClassIndex, Tracker, type TrackerOptions } from './tracker.ts'
 
 const START_MS = 1_700_000_000_000
@@ -10,24 +11,6 @@ class FakeClock {
   readonly now = (): number => this.ms
   advance(ms: number): void {
     this.ms += ms
-  }
-}
-
-function request(overrides: Partial<RequestCompleted> = {}): RequestCompleted {
-  return {
-    requestId: 'r',
-    route: 'web.localhost',
-    app: 'web',
-    target: 'web#0',
-    method: 'GET',
-    path: '/',
-    status: 200,
-    durationMs: 10,
-    queueMs: 0,
-    retries: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    ...overrides,
   }
 }
 
@@ -70,10 +53,16 @@ describe('Tracker', () => {
     for (const [status, n] of Object.entries(statuses)) {
       for (let i = 0; i < n; i++) {
         const target = i % 2 === 0 ? 'web#0' : 'web#1'
-        events.emit('request:completed', request({ status: Number(status), target, retries: 1 }))
+        events.emit(
+          'request:completed',
+          completedEvent({ status: Number(status), target, retries: 1 }),
+        )
       }
     }
-    events.emit('request:completed', request({ route: 'api.localhost', bytesIn: 7, bytesOut: 9 }))
+    events.emit(
+      'request:completed',
+      completedEvent({ route: 'api.localhost', bytesIn: 7, bytesOut: 9 }),
+    )
 
     const web = tracker.routeStats('web.localhost')
     expect(web?.vHost).toBe('web.localhost')
@@ -109,7 +98,7 @@ describe('Tracker', () => {
   it('reports requests per second over the part of the window covered so far', () => {
     const { events, clock, tracker } = setup()
     for (let second = 0; second < 120; second++) {
-      for (let i = 0; i < 10; i++) events.emit('request:completed', request())
+      for (let i = 0; i < 10; i++) events.emit('request:completed', completedEvent())
       clock.advance(1000)
     }
     const stats = tracker.routeStats('web.localhost')
@@ -118,16 +107,16 @@ describe('Tracker', () => {
     expect(stats?.totalRequests).toBe(1200)
 
     const fresh = setup()
-    for (let i = 0; i < 30; i++) fresh.events.emit('request:completed', request())
+    for (let i = 0; i < 30; i++) fresh.events.emit('request:completed', completedEvent())
     fresh.clock.advance(3000)
     expect(fresh.tracker.globalStats().requestsPerSecond).toBe(10)
   })
 
   it('expires old buckets from the window but keeps the totals', () => {
     const { events, clock, tracker } = setup({ windowSeconds: 10 })
-    for (let i = 0; i < 5; i++) events.emit('request:completed', request({ status: 500 }))
+    for (let i = 0; i < 5; i++) events.emit('request:completed', completedEvent({ status: 500 }))
     clock.advance(5000)
-    for (let i = 0; i < 3; i++) events.emit('request:completed', request())
+    for (let i = 0; i < 3; i++) events.emit('request:completed', completedEvent())
     expect(tracker.routeStats('web.localhost')?.window.requests).toBe(8)
 
     clock.advance(5000)
@@ -146,9 +135,9 @@ describe('Tracker', () => {
 
   it('reuses a ring slot a full window later without mixing in the old second', () => {
     const { events, clock, tracker } = setup({ windowSeconds: 3 })
-    events.emit('request:completed', request({ durationMs: 5000 }))
+    events.emit('request:completed', completedEvent({ durationMs: 5000 }))
     clock.advance(3000)
-    events.emit('request:completed', request({ durationMs: 2 }))
+    events.emit('request:completed', completedEvent({ durationMs: 2 }))
     const stats = tracker.routeStats('web.localhost')
     expect(stats?.window.requests).toBe(1)
     expect(stats?.window.latencyMs.max).toBe(2)
@@ -156,7 +145,8 @@ describe('Tracker', () => {
 
   it('estimates plausible percentiles and an exact mean', () => {
     const { events, tracker } = setup()
-    for (let ms = 1; ms <= 1000; ms++) events.emit('request:completed', request({ durationMs: ms }))
+    for (let ms = 1; ms <= 1000; ms++)
+      events.emit('request:completed', completedEvent({ durationMs: ms }))
     const latency = tracker.globalStats().window.latencyMs
     expect(latency.mean).toBe(500.5)
     expect(latency.max).toBe(1000)
@@ -173,7 +163,7 @@ describe('Tracker', () => {
   it('gives exact percentiles when every sample is equal, including beyond the bins', () => {
     for (const durationMs of [0, 0.4, 100, 90_000]) {
       const { events, tracker } = setup()
-      for (let i = 0; i < 50; i++) events.emit('request:completed', request({ durationMs }))
+      for (let i = 0; i < 50; i++) events.emit('request:completed', completedEvent({ durationMs }))
       const { p50, p95, p99 } = tracker.globalStats().window.latencyMs
       expect([p50, p95, p99]).toEqual([durationMs, durationMs, durationMs])
     }
@@ -181,7 +171,7 @@ describe('Tracker', () => {
 
   it('tracks no target for a request that never reached one', () => {
     const { events, tracker } = setup()
-    events.emit('request:completed', request({ target: undefined, status: 503 }))
+    events.emit('request:completed', completedEvent({ target: undefined, status: 503 }))
     expect(tracker.size().targets).toBe(0)
     expect(tracker.routeStats('web.localhost')?.window.errors).toBe(1)
   })
@@ -201,9 +191,9 @@ describe('Tracker', () => {
 
   it('evicts the least recently updated key past maxKeys', () => {
     const { events, tracker } = setup({ maxKeys: 3 })
-    for (const route of ['a', 'b', 'c']) events.emit('request:completed', request({ route }))
-    events.emit('request:completed', request({ route: 'a' }))
-    events.emit('request:completed', request({ route: 'd' }))
+    for (const route of ['a', 'b', 'c']) events.emit('request:completed', completedEvent({ route }))
+    events.emit('request:completed', completedEvent({ route: 'a' }))
+    events.emit('request:completed', completedEvent({ route: 'd' }))
     expect(tracker.allRouteStats().map((s) => s.vHost)).toEqual(['a', 'c', 'd'])
     expect(tracker.routeStats('a')?.totalRequests).toBe(2)
     expect(tracker.size().routes).toBe(3)
@@ -211,7 +201,8 @@ describe('Tracker', () => {
 
   it('takes the window ring from the least recently updated key past maxWindows', () => {
     const { events, tracker } = setup({ maxWindows: 2 })
-    for (const target of ['t1', 't2', 't3']) events.emit('request:completed', request({ target }))
+    for (const target of ['t1', 't2', 't3'])
+      events.emit('request:completed', completedEvent({ target }))
     expect(tracker.targetStats('t1')?.window.requests).toBe(0)
     expect(tracker.targetStats('t1')?.totalRequests).toBe(1)
     expect(tracker.targetStats('t3')?.window.requests).toBe(1)
@@ -221,7 +212,7 @@ describe('Tracker', () => {
   it('returns the ring of a key idle for a whole window to the pool', () => {
     const { events, clock, tracker } = setup({ windowSeconds: 5 })
     for (let i = 0; i < 100; i++) {
-      events.emit('request:completed', request({ target: `t${i}` }))
+      events.emit('request:completed', completedEvent({ target: `t${i}` }))
       clock.advance(1000)
     }
     // Only the targets of the last window need a ring; the others have given theirs back.
@@ -232,7 +223,7 @@ describe('Tracker', () => {
 
   it('stays within its bounds over 1,000,000 events across 100,000 target keys', () => {
     const { events, clock, tracker } = setup()
-    const event = request()
+    const event = completedEvent()
     for (let i = 0; i < 1_000_000; i++) {
       event.target = `target-${i % 100_000}`
       event.route = `route-${i % 50}`
@@ -254,16 +245,16 @@ describe('Tracker', () => {
 
   it('tolerates a clock that steps backwards', () => {
     const { events, clock, tracker } = setup()
-    events.emit('request:completed', request())
+    events.emit('request:completed', completedEvent())
     clock.advance(-5000)
-    events.emit('request:completed', request())
+    events.emit('request:completed', completedEvent())
     expect(tracker.globalStats().totalRequests).toBe(2)
   })
 
   it('stops counting after close()', () => {
     const { events, tracker } = setup()
     tracker.close()
-    events.emit('request:completed', request())
+    events.emit('request:completed', completedEvent())
     expect(tracker.globalStats().totalRequests).toBe(0)
     expect(events.hasListeners('request:completed')).toBe(false)
   })

@@ -75,20 +75,10 @@ export interface LatencySummary {
   max: number
 }
 
-/** What happened within the sliding window; `errors` counts 5xx answers only. */
-export interface WindowStats {
-  /** The window length in seconds (the `windowSeconds` option). */
-  seconds: number
-  requests: number
-  errors: number
-  status: StatusCounts
-  retries: number
-  bytesIn: number
-  bytesOut: number
-  latencyMs: LatencySummary
-}
-
-/** All-time counts since the tracker started (or since the key was first seen after an eviction). */
+/**
+ * All-time counts since the tracker started (or since the key was first seen after an eviction);
+ * `errors` counts 5xx answers only.
+ */
 export interface TotalStats {
   requests: number
   errors: number
@@ -96,6 +86,13 @@ export interface TotalStats {
   retries: number
   bytesIn: number
   bytesOut: number
+}
+
+/** What happened within the sliding window: the same counts as TotalStats, plus latency. */
+export interface WindowStats extends TotalStats {
+  /** The window length in seconds (the `windowSeconds` option). */
+  seconds: number
+  latencyMs: LatencySummary
 }
 
 /** Traffic figures shared by route, target and global stats. */

@@ -3,42 +3,25 @@
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/load.ts'
-import { EventBus } from '../../src/observe/events.ts'
-import { createLogger } from '../../src/observe/log.ts'
-import { createUpstreamAgent } from '../../src/proxy/forward.ts'
-import { buildRouteTable, createProbes } from '../../src/proxy/route-table.ts'
-import { EdgeServer } from '../../src/proxy/server.ts'
-import { issueLeaf, loadOrCreateDevCa } from '../../src/proxy/tls/dev-ca.ts'
-import type { ActiveProbe } from '../../src/registry/health/active.ts'
-import { PassiveHealth } from '../../src/registry/health/passive.ts'
-import { Registry } from '../../src/registry/registry.ts'
+import type { Registry } from '../../src/registry/registry.ts'
 import { type Backend, startBackend } from '../helpers/backend.ts'
+import { startTestEdge, type TestEdge } from '../helpers/edge.ts'
 import { request } from '../helpers/http.ts'
+import { closedPort } from '../helpers/ports.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const run = promisify(execFile)
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => server.once('listening', r))
-  const port = (server.address() as net.AddressInfo).port
-  await new Promise((r) => server.close(r))
-  return port
-}
-
 describe('edge faults', () => {
   let a: Backend
   let b: Backend
-  let edge: EdgeServer
+  let edge: TestEdge
   let ports: { https: number; http: number }
   let registry: Registry
-  let probes: ActiveProbe[]
   let revivedPort: number
   let dir: string
   let caFile: string
@@ -47,60 +30,38 @@ describe('edge faults', () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'portico-faults-'))
     a = await startBackend('a')
     b = await startBackend('b')
-    revivedPort = await freePort()
+    revivedPort = await closedPort()
     const statics = (...bs: number[]) => bs.map((port) => ({ hostname: '127.0.0.1', port }))
-    const config = parseConfig(
-      {
-        routes: [
-          { vHost: 'crash.test', backends: statics(a.port, b.port), autoHttps: false },
-          {
-            vHost: 'queue.test',
-            backends: statics(a.port),
-            reqActiveLength: 1,
-            reqQueueLength: 5,
-            autoHttps: false,
-          },
-          {
-            vHost: 'passive.test',
-            backends: statics(revivedPort, b.port),
-            healthCheck: { interval: 100, timeout: 500 },
-            autoHttps: false,
-          },
-          { vHost: 'site.test', backends: statics(a.port), default: true },
-        ],
-      },
-      'faults',
-    )
-    registry = new Registry()
-    const table = buildRouteTable(config, registry)
-    probes = createProbes(config, registry)
-    for (const probe of probes) probe.start()
-    const devCa = await loadOrCreateDevCa(dir)
-    caFile = path.join(dir, 'ca.crt')
-    await writeFile(caFile, devCa.certPem)
-    edge = new EdgeServer({
-      bind: '127.0.0.1',
-      httpsPort: 0,
-      httpPort: 0,
-      httpRedirect: true,
-      defaultCert: await issueLeaf(devCa, 'site.test'),
-      sniCallback: (_name, cb) => cb(null, undefined),
-      handler: {
-        table: () => table,
-        agent: createUpstreamAgent(),
-        log: createLogger({ level: 'silent' }),
-        events: new EventBus(),
-        knownHosts: () => [],
-        passive: new PassiveHealth(),
-      },
-      log: createLogger({ level: 'silent' }),
+    edge = await startTestEdge({
+      dir,
+      leafHost: 'site.test',
+      withProbes: true,
+      routes: [
+        { vHost: 'crash.test', backends: statics(a.port, b.port), autoHttps: false },
+        {
+          vHost: 'queue.test',
+          backends: statics(a.port),
+          reqActiveLength: 1,
+          reqQueueLength: 5,
+          autoHttps: false,
+        },
+        {
+          vHost: 'passive.test',
+          backends: statics(revivedPort, b.port),
+          healthCheck: { interval: 100, timeout: 500 },
+          autoHttps: false,
+        },
+        { vHost: 'site.test', backends: statics(a.port), default: true },
+      ],
     })
-    ports = await edge.start()
+    registry = edge.registry
+    ports = edge.ports
+    caFile = path.join(dir, 'ca.crt')
+    await writeFile(caFile, edge.ca)
   })
 
   afterAll(async () => {
-    for (const probe of probes ?? []) probe.close()
-    await edge?.close(500)
+    await edge?.close()
     await a?.close()
     await b?.close()
     await rm(dir, { recursive: true, force: true })

@@ -2,38 +2,22 @@
 // queueing, failover and error pages. No pm2 here; static backends are Targets like instances.
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/load.ts'
-import { EventBus } from '../../src/observe/events.ts'
-import { createLogger } from '../../src/observe/log.ts'
-import { createUpstreamAgent } from '../../src/proxy/forward.ts'
-import { buildRouteTable } from '../../src/proxy/route-table.ts'
-import { EdgeServer } from '../../src/proxy/server.ts'
-import { issueLeaf, loadOrCreateDevCa } from '../../src/proxy/tls/dev-ca.ts'
-import { PassiveHealth } from '../../src/registry/health/passive.ts'
-import { Registry } from '../../src/registry/registry.ts'
+import type { EventBus } from '../../src/observe/events.ts'
 import { type Backend, startBackend } from '../helpers/backend.ts'
+import { startTestEdge, type TestEdge } from '../helpers/edge.ts'
 import { request } from '../helpers/http.ts'
-
-/** A port that refuses connections: bound then closed. */
-async function deadPort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => server.once('listening', r))
-  const port = (server.address() as net.AddressInfo).port
-  await new Promise((r) => server.close(r))
-  return port
-}
-
-const events = new EventBus()
+import { closedPort } from '../helpers/ports.ts'
+import { rawRequest } from '../helpers/raw.ts'
 
 describe('edge (static backends)', () => {
   let a: Backend
   let b: Backend
-  let edge: EdgeServer
+  let edge: TestEdge
+  let events: EventBus
   let ports: { https: number; http: number }
   let ca: string
   let dir: string
@@ -42,84 +26,65 @@ describe('edge (static backends)', () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'portico-edge-'))
     a = await startBackend('a')
     b = await startBackend('b')
-    const dead = await deadPort()
-    const config = parseConfig(
-      {
-        routes: [
-          {
-            vHost: 'app.test',
-            backends: [
-              { hostname: '127.0.0.1', port: a.port },
-              { hostname: '127.0.0.1', port: b.port },
-            ],
-            headers: { 'X-Route': 'app' },
-            autoHttps: false,
-          },
-          { vHost: 'redirect.test', backends: [{ hostname: '127.0.0.1', port: a.port }] },
-          {
-            vHost: 'failover.test',
-            backends: [
-              { hostname: '127.0.0.1', port: dead },
-              { hostname: '127.0.0.1', port: b.port },
-            ],
-            autoHttps: false,
-          },
-          {
-            vHost: 'narrow.test',
-            backends: [{ hostname: '127.0.0.1', port: a.port }],
-            reqActiveLength: 2,
-            reqQueueLength: 3,
-            autoHttps: false,
-          },
-          {
-            vHost: 'prefix.test',
-            backends: [{ hostname: '127.0.0.1', port: a.port }],
-            stripPrefix: '/api',
-            addPrefix: '/v2',
-            autoHttps: false,
-          },
-          {
-            vHost: 'down.test',
-            backends: [{ hostname: '127.0.0.1', port: dead }],
-            autoHttps: false,
-          },
-          {
-            vHost: '*.wild.test',
-            backends: [{ hostname: '127.0.0.1', port: b.port }],
-            autoHttps: false,
-          },
-        ],
-      },
-      'edge.test',
-    )
-    const registry = new Registry()
-    const table = buildRouteTable(config, registry)
-    const devCa = await loadOrCreateDevCa(dir)
-    ca = devCa.certPem
-    const leaf = await issueLeaf(devCa, 'app.test')
-    edge = new EdgeServer({
-      bind: '127.0.0.1',
-      httpsPort: 0,
-      httpPort: 0,
-      httpRedirect: true,
-      defaultCert: leaf,
-      sniCallback: (_name, cb) => cb(null, undefined),
-      handler: {
-        table: () => table,
-        agent: createUpstreamAgent(),
-        passive: new PassiveHealth(),
-        events,
-        log: createLogger({ level: 'silent' }),
-        knownHosts: () => table.hosts(),
-        upstreamTimeoutMs: 1_000,
-      },
-      log: createLogger({ level: 'silent' }),
+    const dead = await closedPort()
+    edge = await startTestEdge({
+      dir,
+      leafHost: 'app.test',
+      upstreamTimeoutMs: 1_000,
+      listHosts: true,
+      drainMs: 1_000,
+      routes: [
+        {
+          vHost: 'app.test',
+          backends: [
+            { hostname: '127.0.0.1', port: a.port },
+            { hostname: '127.0.0.1', port: b.port },
+          ],
+          headers: { 'X-Route': 'app' },
+          autoHttps: false,
+        },
+        { vHost: 'redirect.test', backends: [{ hostname: '127.0.0.1', port: a.port }] },
+        {
+          vHost: 'failover.test',
+          backends: [
+            { hostname: '127.0.0.1', port: dead },
+            { hostname: '127.0.0.1', port: b.port },
+          ],
+          autoHttps: false,
+        },
+        {
+          vHost: 'narrow.test',
+          backends: [{ hostname: '127.0.0.1', port: a.port }],
+          reqActiveLength: 2,
+          reqQueueLength: 3,
+          autoHttps: false,
+        },
+        {
+          vHost: 'prefix.test',
+          backends: [{ hostname: '127.0.0.1', port: a.port }],
+          stripPrefix: '/api',
+          addPrefix: '/v2',
+          autoHttps: false,
+        },
+        {
+          vHost: 'down.test',
+          backends: [{ hostname: '127.0.0.1', port: dead }],
+          autoHttps: false,
+        },
+        {
+          vHost: '*.wild.test',
+          backends: [{ hostname: '127.0.0.1', port: b.port }],
+          autoHttps: false,
+        },
+      ],
     })
-    ports = await edge.start()
+    events = edge.events
+    ports = edge.ports
+    ca = edge.ca
   })
 
   afterAll(async () => {
-    await edge?.close(1_000)
+    await edge?.close()
     await a?.close()
     await b?.close()
     await rm(dir, { recursive: true, force: true })
@@ -271,6 +236,7 @@ describe('edge (static backends)', () => {
     const raw = await rawRequest(
       ports.http,
       'GET / HTTP/1.1\r\nHost: app.test\r\nHost: evil.test\r\n\r\n',
+      1_000,
     )
     expect(raw).toMatch(/^HTTP\/1\.1 400/)
   })
@@ -323,17 +289,3 @@ describe('edge (static backends)', () => {
     for (const r of rejected) expect(r.headers['retry-after']).toBeDefined()
   })
 })
-
-/** rawRequest writes exact bytes and returns what came back until the server closed or 1 s passed. */
-function rawRequest(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(bytes))
-    let out = ''
-    socket.on('data', (d) => {
-      out += d.toString()
-    })
-    socket.setTimeout(1_000, () => socket.end())
-    socket.on('close', () => resolve(out))
-    socket.on('error', reject)
-  })
-}

@@ -3,28 +3,18 @@ import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
-import { parseConfig } from '../../src/config/load.ts'
-import { EventBus } from '../../src/observe/events.ts'
-import { createLogger } from '../../src/observe/log.ts'
-import { createUpstreamAgent } from '../../src/proxy/forward.ts'
-import { buildRouteTable } from '../../src/proxy/route-table.ts'
-import { EdgeServer } from '../../src/proxy/server.ts'
-import { issueLeaf, loadOrCreateDevCa } from '../../src/proxy/tls/dev-ca.ts'
-import { PassiveHealth } from '../../src/registry/health/passive.ts'
-import { Registry } from '../../src/registry/registry.ts'
+import { startTestEdge, type TestEdge } from '../helpers/edge.ts'
+import { rawRequest } from '../helpers/raw.ts'
 import { waitFor } from '../helpers/wait.ts'
-
-const events = new EventBus()
 
 describe('edge WebSockets', () => {
   let backend: http.Server
   let wss: WebSocketServer
-  let edge: EdgeServer
+  let edge: TestEdge
   let ports: { https: number; http: number }
   let ca: string
   let dir: string
@@ -51,39 +41,17 @@ describe('edge WebSockets', () => {
     backend.listen(0, '127.0.0.1')
     await once(backend, 'listening')
     const port = (backend.address() as AddressInfo).port
-    const config = parseConfig(
-      {
-        routes: [
-          { vHost: 'ws.test', backends: [{ hostname: '127.0.0.1', port }], autoHttps: false },
-        ],
-      },
-      'ws.test',
-    )
-    const table = buildRouteTable(config, new Registry())
-    const devCa = await loadOrCreateDevCa(dir)
-    ca = devCa.certPem
-    edge = new EdgeServer({
-      bind: '127.0.0.1',
-      httpsPort: 0,
-      httpPort: 0,
-      httpRedirect: true,
-      defaultCert: await issueLeaf(devCa, 'ws.test'),
-      sniCallback: (_name, cb) => cb(null, undefined),
-      handler: {
-        table: () => table,
-        agent: createUpstreamAgent(),
-        passive: new PassiveHealth(),
-        events,
-        log: createLogger({ level: 'silent' }),
-        knownHosts: () => [],
-      },
-      log: createLogger({ level: 'silent' }),
+    edge = await startTestEdge({
+      dir,
+      leafHost: 'ws.test',
+      routes: [{ vHost: 'ws.test', backends: [{ hostname: '127.0.0.1', port }], autoHttps: false }],
     })
-    ports = await edge.start()
+    ports = edge.ports
+    ca = edge.ca
   })
 
   afterAll(async () => {
-    await edge?.close(500)
+    await edge?.close()
     for (const ws of serverSockets) ws.terminate()
     wss?.close()
     backend?.closeAllConnections()
@@ -147,7 +115,7 @@ describe('edge WebSockets', () => {
   })
 
   it('answers an upgrade for an unknown host with a complete 404', async () => {
-    const reply = await raw(
+    const reply = await rawRequest(
       ports.http,
       'GET / HTTP/1.1\r\nHost: nope.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
     )
@@ -156,24 +124,10 @@ describe('edge WebSockets', () => {
   })
 
   it('never tunnels an h2c upgrade', async () => {
-    const reply = await raw(
+    const reply = await rawRequest(
       ports.http,
       'GET / HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
     )
     expect(reply).toMatch(/^HTTP\/1\.1 400 /)
   })
 })
-
-/** raw writes exact bytes and resolves with the reply once the server closes (or after 2 s). */
-function raw(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(bytes))
-    let out = ''
-    socket.on('data', (d) => {
-      out += d.toString()
-    })
-    socket.setTimeout(2_000, () => socket.destroy())
-    socket.on('close', () => resolve(out))
-    socket.on('error', reject)
-  })
-}

@@ -1,12 +1,13 @@
 /** @module The local development CA: made once in certs/, then used to issue a leaf per hostname. */
-import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto'
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { mkdir, readFile, stat } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { generate } from 'selfsigned'
 import { DEV_CA_VALIDITY_YEARS, DEV_LEAF_VALIDITY_DAYS } from '../../config/defaults.ts'
 import { errors } from '../../errors.ts'
+import { writeFileAtomic } from '../../lib/atomic-write.ts'
 import type { Logger } from '../../observe/log.ts'
 import { normalizeHostname } from './sni.ts'
 
@@ -202,40 +203,5 @@ async function readIfExists(file: string): Promise<string | undefined> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw err
-  }
-}
-
-/**
- * writeFileAtomic replaces `file` with `data` so readers see the old or the new content, never
- * a part: temp file in the same folder with the final mode, fsync, rename, fsync of the folder.
- */
-async function writeFileAtomic(file: string, data: string, mode: number): Promise<void> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  try {
-    const handle = await open(tmp, 'wx', mode)
-    try {
-      // open() applies the umask to `mode`; chmod makes it exact (a key must end up 0600).
-      await handle.chmod(mode)
-      await handle.writeFile(data)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await rename(tmp, file)
-  } catch (err) {
-    await rm(tmp, { force: true })
-    throw err
-  }
-  await syncDir(path.dirname(file))
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r')
-  try {
-    await handle.sync()
-  } catch {
-    // Some filesystems refuse fsync on a directory (EINVAL); the rename itself already happened.
-  } finally {
-    await handle.close()
   }
 }
