@@ -153,9 +153,15 @@ function relay(
     settle({ kind: 'failed', failure: 'sent', error: error as Error })
     return
   }
-  proxyRes.on('data', (chunk: Buffer) => {
-    relayed.bytes += chunk.length
-  })
+  // With a Content-Length the byte count is known (Node enforces it); only a chunked body needs
+  // a counting listener, so most exchanges add none.
+  const length = proxyRes.headers['content-length']
+  if (length !== undefined) relayed.bytes = Number(length) || 0
+  else {
+    proxyRes.on('data', (chunk: Buffer) => {
+      relayed.bytes += chunk.length
+    })
+  }
   proxyRes.pipe(res)
   // An upstream that dies mid-body must not look complete to the client: destroy, never end.
   proxyRes.on('error', () => res.destroy())

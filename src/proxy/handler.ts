@@ -123,6 +123,8 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
   }
 
   function complete(ex: Exchange, status: number): void {
+    // Build the record only when someone reads it (no subscriber and access log off: nothing).
+    if (!ctx.events.hasListeners('request:completed') && !ctx.log.isLevelEnabled('info')) return
     const { req, route } = ex
     const event = {
       requestId: ex.requestId,

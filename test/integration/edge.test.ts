@@ -195,8 +195,11 @@ describe('edge (static backends)', () => {
     const off = events.on('request:completed', (e) => seen.push(e))
     await request({ port: ports.http, host: 'app.test', path: '/' })
     await request({ port: ports.http, host: 'down.test', path: '/' })
+    await request({ port: ports.http, host: 'app.test', path: '/chunked' })
     off()
-    expect(seen).toHaveLength(2)
+    expect(seen).toHaveLength(3)
+    // A chunked body has no Content-Length: its bytes are counted as they pass.
+    expect(seen[2]).toMatchObject({ status: 200, bytesOut: 'one,two,three'.length })
     expect(seen[0]).toMatchObject({ route: 'app.test', status: 200, bytesOut: 1 })
     expect([`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`]).toContain(seen[0]?.target)
     expect(seen[1]).toMatchObject({ route: 'down.test', status: 502 })
