@@ -81,7 +81,7 @@ export function createAppsService(deps: ControlDeps): AppsService {
     start: (name) => supervisor().startApp(specOf(name)),
     stop: (name) => supervisor().stopApp(name),
     restart: (name) => supervisor().restartApp(name),
-    reload: (name) => supervisor().restartApp(name),
+    reload: (name) => supervisor().reloadApp(name),
   }
   return {
     list: () =>

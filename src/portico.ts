@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { assertSafeBind, buildApi } from './api/server.ts'
 import { SHUTDOWN_DRAIN_MS } from './config/defaults.ts'
 import { loadConfig } from './config/load.ts'
-import type { AppSpec, Config } from './config/schema.ts'
+import type { Config } from './config/schema.ts'
 import type { Settings } from './config/settings.ts'
 import { watchFiles } from './config/watch.ts'
 import {
@@ -152,19 +152,15 @@ export function warnExpiring(certs: CertStore, log: Logger, now = Date.now()): v
 }
 
 /**
- * appRunner adapts the Supervisor to what the Runtime drives. Reload and scale fall back to a
- * restart with the new spec where the supervisor has no rolling variant.
+ * appRunner adapts the Supervisor to what the Runtime drives: a changed command, env or cwd is a
+ * rolling reload (one instance at a time, no request dropped), a changed instance count a scale.
  */
 function appRunner(supervisor: Supervisor): AppRunner {
-  const replace = async (spec: AppSpec) => {
-    await supervisor.removeApp(spec.name)
-    await supervisor.startApp(spec)
-  }
   return {
     startApp: (spec) => supervisor.startApp(spec),
     removeApp: (name) => supervisor.removeApp(name),
-    reloadApp: replace,
-    scaleApp: replace,
+    reloadApp: (spec) => supervisor.reloadApp(spec),
+    scaleApp: (spec) => supervisor.scaleApp(spec),
   }
 }
 

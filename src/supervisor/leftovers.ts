@@ -60,6 +60,34 @@ export async function writeInstanceRecords(
 }
 
 /**
+ * RecordsWriter keeps the instances file up to date: each write replaces the whole list, writes
+ * are chained, so the file always ends with the latest one. Failures are logged, not thrown.
+ */
+export class RecordsWriter {
+  readonly #file: string
+  readonly #log: Logger
+  #chain: Promise<void> = Promise.resolve()
+
+  constructor(file: string, log: Logger) {
+    this.#file = file
+    this.#log = log
+  }
+
+  /** write queues `records` as the new content of the file. */
+  write(records: readonly InstanceRecord[]): void {
+    const copy = [...records]
+    this.#chain = this.#chain
+      .then(() => writeInstanceRecords(this.#file, copy))
+      .catch((error: unknown) => this.#log.error({ err: error }, 'cannot write the instances file'))
+  }
+
+  /** flushed resolves once every queued write is done. */
+  flushed(): Promise<void> {
+    return this.#chain
+  }
+}
+
+/**
  * readInstanceRecords returns the recorded instances: [] when the file is missing, and [] when
  * it is not valid JSON (a damaged file cannot safely name processes to kill). Entries that do not
  * look like records are skipped. Other read errors (EACCES, …) are thrown.

@@ -80,6 +80,12 @@ export class LogRing {
     return ordered.slice(-count)
   }
 
+  /** clear forgets every line (a new run of an instance starts). */
+  clear(): void {
+    this.#lines.length = 0
+    this.#next = 0
+  }
+
   get size(): number {
     return this.#lines.length
   }

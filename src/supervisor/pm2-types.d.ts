@@ -10,7 +10,18 @@ declare module 'pm2/lib/God.js' {
     readonly pid?: number | undefined
     readonly exitCode?: number | null | undefined
     readonly signalCode?: string | null | undefined
+    /** The process's output pipes (pm2 spawns with stdio 'pipe'). */
+    readonly stdout?: import('node:stream').Readable | null | undefined
+    readonly stderr?: import('node:stream').Readable | null | undefined
   }
-  const God: { readonly clusters_db: Readonly<Record<number, GodChild | null | undefined>> }
+  /** pm2's in-process event emitter (EventEmitter2): `process:event`, `log:out`, `log:err`. */
+  interface GodBus {
+    on(event: string, listener: (data: never) => void): unknown
+    off(event: string, listener: (data: never) => void): unknown
+  }
+  const God: {
+    readonly clusters_db: Readonly<Record<number, GodChild | null | undefined>>
+    readonly bus?: GodBus | undefined
+  }
   export default God
 }

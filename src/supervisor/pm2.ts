@@ -1,6 +1,7 @@
 /** @module The only pm2 import: an embedded no-daemon pm2 with its own home, promisified, its bus as typed events. */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { Readable } from 'node:stream'
 import type { Logger } from '../observe/log.ts'
 
 /** How an instance's process is launched. */
@@ -28,6 +29,9 @@ export interface ProcessSpec {
 /** What the bus reports, typed. `pid` is null only if pm2 could not tell. */
 export type Pm2Event =
   | { type: 'online'; name: string; pid: number | null; restarts: number }
+  /** The process is gone (reported the moment pm2 reaps it); `exit` follows with the details. */
+  | { type: 'died'; name: string; pid: number | null }
+  /** After `died`, once its last output was delivered. */
   | {
       type: 'exit'
       name: string
@@ -35,7 +39,7 @@ export type Pm2Event =
       exitCode: number | null
       signal: string | null
     }
-  /** pm2 gave up restarting (too many unstable restarts); an `exit` follows. */
+  /** pm2 gave up restarting on its own (its limit is off, so only if pm2 changes). */
   | { type: 'overlimit'; name: string }
   /** A raw chunk of stdout or stderr: several lines or part of one. */
   | { type: 'output'; name: string; stream: 'out' | 'err'; chunk: string }
@@ -52,15 +56,19 @@ export interface Pm2ProcessInfo {
   restarts: number
 }
 
-// Restart policy handed to pm2. With the backoff, pm2 counts unstable restarts only during the
-// first MIN_UPTIME_MS × MAX_UNSTABLE_RESTARTS (16 s) after start, so a crash loop usually ends up
-// backing off (100 ms × 1.5ⁿ, capped at 15 s by pm2) rather than at `restart overlimit`.
+// Restart behaviour handed to pm2: it restarts a process that exits, after an exponential
+// backoff (100 ms × 1.5ⁿ, capped at 15 s by pm2, reset after 30 s of uptime). When to give up is
+// not pm2's call: its `max_restarts` check is switched off (with a backoff it leaves the process
+// `waiting restart` forever) and restart-policy.ts decides, through the supervisor.
 /** A process that lived less than this restarted "unstably", in milliseconds (pm2 `min_uptime`). */
 const MIN_UPTIME_MS = 1_000
-/** pm2 gives up after this many unstable restarts (pm2 `max_restarts`, its default). */
-const MAX_UNSTABLE_RESTARTS = 16
+/** pm2's own limit of unstable restarts, set out of reach: the Supervisor stops crash loops. */
+const PM2_RESTART_LIMIT = Number.MAX_SAFE_INTEGER
 /** First crash-restart delay, in milliseconds (pm2 `exp_backoff_restart_delay`). */
 const RESTART_BACKOFF_MS = 100
+
+/** How long an exit waits for the process's stdout and stderr to reach their end, in ms. */
+const OUTPUT_DRAIN_WAIT_MS = 50
 
 type Callback<T> = (error: unknown, value?: T) => void
 
@@ -103,9 +111,10 @@ interface BusLogEvent {
   data: string
 }
 
+/** pm2's event bus: God's own emitter in this process, or its copy over the pub socket. */
 interface Pm2Bus {
-  on(event: 'process:event', listener: (event: BusProcessEvent) => void): void
-  on(event: 'log:out' | 'log:err', listener: (event: BusLogEvent) => void): void
+  on(event: string, listener: (data: never) => void): unknown
+  off?(event: string, listener: (data: never) => void): unknown
 }
 
 interface Pm2Api {
@@ -149,6 +158,8 @@ export class Pm2Client {
   readonly #log: Logger
   readonly #listeners = new Set<Pm2Listener>()
   readonly #runs = new Map<number, Run>()
+  readonly #bus: Pm2Bus
+  readonly #subscriptions: [string, (data: never) => void][]
   #queue: Promise<void> = Promise.resolve()
   #closing: Promise<void> | undefined
 
@@ -156,9 +167,13 @@ export class Pm2Client {
     this.#api = api
     this.#god = god
     this.#log = log
-    bus.on('process:event', (event) => this.#onProcessEvent(event))
-    bus.on('log:out', (event) => this.#onLog(event, 'out'))
-    bus.on('log:err', (event) => this.#onLog(event, 'err'))
+    this.#bus = bus
+    this.#subscriptions = [
+      ['process:event', (event: BusProcessEvent) => this.#onProcessEvent(event)],
+      ['log:out', (event: BusLogEvent) => this.#onLog(event, 'out')],
+      ['log:err', (event: BusLogEvent) => this.#onLog(event, 'err')],
+    ]
+    for (const [name, listener] of this.#subscriptions) bus.on(name, listener)
   }
 
   /**
@@ -179,8 +194,12 @@ export class Pm2Client {
           `pm2 home ${options.home} belongs to another running process; give each Portico its own state dir`,
         )
       }
-      const bus = await call<Pm2Bus>((cb) => api.launchBus(cb))
-      return new Pm2Client(api, bus, await loadGod(), options.log)
+      // God's bus in this process delivers each event synchronously, output and exits in the
+      // order they happened; the pub socket copy (the fallback) arrives a few ms later, and
+      // under load much later, which keeps a dead instance in rotation that much longer.
+      const god = await loadGod()
+      const bus = god?.bus ?? (await call<Pm2Bus>((cb) => api.launchBus(cb)))
+      return new Pm2Client(api, bus, god, options.log)
     } catch (error) {
       claimed = false
       throw error
@@ -237,6 +256,7 @@ export class Pm2Client {
         this.#log.warn({ err: error }, 'pm2 disconnect failed')
       }
       await this.#queue
+      for (const [name, listener] of this.#subscriptions) this.#bus.off?.(name, listener)
       this.#listeners.clear()
       claimed = false
     })()
@@ -271,16 +291,24 @@ export class Pm2Client {
 
   /**
    * pm2 reports one stop twice (`stopping`, then `stopped`): only the first exit of a run counts.
-   * The bus says exit code 0 for a signal death; the child itself knows code and signal.
+   * `died` goes out at once; `exit` once the process's output pipes are drained (its last words,
+   * an EADDRINUSE say, come before it), at most OUTPUT_DRAIN_WAIT_MS later. Events that arrive
+   * meanwhile are still delivered. The bus says exit code 0 for a signal death; the child itself
+   * knows code and signal.
    */
   #exit(name: string, pmId: number, busExitCode: number | undefined): void {
     const run = this.#runs.get(pmId) ?? { child: undefined, pid: null, exited: false }
     if (run.exited) return
     run.exited = true
     this.#runs.set(pmId, run)
-    const exitCode = run.child ? (run.child.exitCode ?? null) : (busExitCode ?? null)
-    const signal = run.child?.signalCode ?? null
-    this.#emit({ type: 'exit', name, pid: run.pid, exitCode, signal })
+    this.#emit({ type: 'died', name, pid: run.pid })
+    void outputDrained(run.child, OUTPUT_DRAIN_WAIT_MS).then(() =>
+      this.#enqueue(() => {
+        const exitCode = run.child ? (run.child.exitCode ?? null) : (busExitCode ?? null)
+        const signal = run.child?.signalCode ?? null
+        this.#emit({ type: 'exit', name, pid: run.pid, exitCode, signal })
+      }),
+    )
   }
 
   async #pidOf(name: string): Promise<number | null> {
@@ -308,6 +336,30 @@ export class Pm2Client {
       }
     }
   }
+}
+
+/**
+ * outputDrained resolves once the child's stdout and stderr have ended, or after `capMs` (a
+ * grandchild may hold the pipes open for as long as it lives).
+ */
+function outputDrained(child: GodChild | undefined, capMs: number): Promise<void> {
+  const open = [child?.stdout, child?.stderr].filter(
+    (stream): stream is Readable => stream != null && !stream.destroyed && !stream.readableEnded,
+  )
+  if (open.length === 0) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, capMs)
+    let left = open.length
+    for (const stream of open) {
+      stream.once('close', () => {
+        left -= 1
+        if (left === 0) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+  })
 }
 
 async function createApi(home: string): Promise<Pm2Api> {
@@ -353,7 +405,7 @@ function toStartOptions(spec: ProcessSpec): Pm2StartOptions {
     autorestart: true,
     exp_backoff_restart_delay: RESTART_BACKOFF_MS,
     min_uptime: MIN_UPTIME_MS,
-    max_restarts: MAX_UNSTABLE_RESTARTS,
+    max_restarts: PM2_RESTART_LIMIT,
     kill_timeout: spec.killTimeoutMs,
     treekill: true,
     vizion: false,
