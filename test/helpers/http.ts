@@ -48,7 +48,9 @@ export function request(options: RequestOptions): Promise<Response> {
     req.on('response', (res) => {
       // Read the certificate now: with a keep-alive agent the socket goes back to the pool (and
       // may be reused or closed) once the body has ended.
-      const cert = tls ? (res.socket as import('node:tls').TLSSocket).getPeerCertificate?.() : undefined
+      const cert = tls
+        ? (res.socket as import('node:tls').TLSSocket).getPeerCertificate?.()
+        : undefined
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('error', reject)
