@@ -1,7 +1,9 @@
 /** @module The only pm2 import: an embedded no-daemon pm2 with its own home, promisified, its bus as typed events. */
+
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
+import { format } from 'node:util'
 import type { Logger } from '../observe/log.ts'
 
 /** How an instance's process is launched. */
@@ -186,6 +188,7 @@ export class Pm2Client {
     if (claimed) throw new Error('a pm2 client is already connected in this process')
     claimed = true
     try {
+      routeConsoleToLog(options.log)
       const api = await createApi(options.home)
       const meta = await call<{ new_pm2_instance: boolean }>((cb) => api.connect(cb))
       if (!meta.new_pm2_instance && !(await isOwnDaemon(options.home))) {
@@ -360,6 +363,24 @@ function outputDrained(child: GodChild | undefined, capMs: number): Promise<void
       })
     }
   })
+}
+
+/**
+ * routeConsoleToLog sends what pm2 prints through the global console ("App [web-0:0] online",
+ * "Launching in no daemon mode", …) to Portico's log at debug (errors at warn), so the terminal
+ * and stdout carry only Portico's own lines and the apps' prefixed output. Portico itself never
+ * writes through console; pm2 in no-daemon mode has no switch to stay quiet.
+ */
+function routeConsoleToLog(log: Logger): void {
+  const pm2Log = log.child({ component: 'pm2' })
+  const to =
+    (level: 'debug' | 'warn') =>
+    (...args: unknown[]) =>
+      pm2Log[level](format(...args))
+  console.log = to('debug')
+  console.info = to('debug')
+  console.warn = to('warn')
+  console.error = to('warn')
 }
 
 async function createApi(home: string): Promise<Pm2Api> {
