@@ -1,6 +1,7 @@
 /** @module The portico command: argv → dev | start; parse, call, print, exit code. No logic. */
 import { parseArgs } from 'node:util'
 import { loadConfig } from './config/load.ts'
+import { appHostnames, type Config } from './config/schema.ts'
 import { type Mode, resolveConfigPath, resolveSettings } from './config/settings.ts'
 import { PorticoError } from './errors.ts'
 import { createLogger, flushLogger } from './observe/log.ts'
@@ -49,14 +50,25 @@ async function main(argv: string[]): Promise<void> {
     log,
     ...(mode === 'dev' ? { onOutput: createOutputPrinter(process.stdout) } : {}),
   })
-  announce(portico, config.apps.length, settings.httpsPort)
+  announce(portico, config)
   handleSignals(portico, log)
 }
 
-function announce(portico: Portico, apps: number, _configured: number): void {
+/** announce prints the bound ports (one line tests and scripts parse) and a URL per site. */
+function announce(portico: Portico, config: Config): void {
   const { https, http, api } = portico.ports
+  const port = https === 443 ? '' : `:${https}`
+  const sites = [
+    ...config.apps.flatMap((app) =>
+      appHostnames(app).map((host) => [host, `app ${app.name}`] as const),
+    ),
+    ...config.routes.map(
+      (route) => [route.vHost, route.app ? `app ${route.app}` : 'backends'] as const,
+    ),
+  ]
+  const lines = sites.map(([host, what]) => `  https://${host}${port}/  → ${what}\n`).join('')
   process.stdout.write(
-    `portico: ${apps} app(s); https on :${https}, http on :${http}, api on http://127.0.0.1:${api}/api/v1\n`,
+    `portico: ${config.apps.length} app(s); https on :${https}, http on :${http}, api on http://127.0.0.1:${api}/api/v1\n${lines}`,
   )
 }
 

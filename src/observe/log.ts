@@ -51,7 +51,12 @@ export function createLogger(options: LogOptions = {}): Logger {
       redact,
       transport: {
         target: 'pino-pretty',
-        options: { colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' },
+        options: {
+          colorize: true,
+          singleLine: true,
+          ignore: 'pid,hostname',
+          translateTime: 'HH:MM:ss',
+        },
       },
     })
   }
