@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -174,7 +175,7 @@ async function startNginx(
   cert: { key: string; cert: string },
 ): Promise<number | undefined> {
   if (!(await which('nginx'))) return undefined
-  const port = 20000 + Math.floor(Math.random() * 20000)
+  const port = await freePort()
   const conf = path.join(dir, 'nginx.conf')
   await writeFile(
     conf,
@@ -186,8 +187,56 @@ http { access_log off; upstream b { server 127.0.0.1:${backendPort}; keepalive 6
   )
   const child = spawn('nginx', ['-c', conf, '-p', dir], { stdio: 'ignore' })
   children.push(child)
-  await new Promise((r) => setTimeout(r, 500))
+  await waitForPort(port)
   return port
+}
+
+/** startCaddy runs Caddy as an equivalent TLS reverse proxy (no admin, no auto-HTTPS, no access log). */
+async function startCaddy(
+  dir: string,
+  backendPort: number,
+  cert: { key: string; cert: string },
+): Promise<number | undefined> {
+  if (!(await which('caddy'))) return undefined
+  const port = await freePort()
+  const conf = path.join(dir, 'Caddyfile')
+  await writeFile(
+    conf,
+    `{\n\tadmin off\n\tauto_https off\n}\nhttps://127.0.0.1:${port} {\n\ttls ${cert.cert} ${cert.key}\n\treverse_proxy 127.0.0.1:${backendPort}\n}\n`,
+  )
+  const child = spawn('caddy', ['run', '--config', conf, '--adapter', 'caddyfile'], {
+    stdio: 'ignore',
+    env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+  })
+  children.push(child)
+  await waitForPort(port)
+  return port
+}
+
+/** freePort returns a port the kernel just handed out on 127.0.0.1 (bound, then released). */
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1')
+  await new Promise((r) => server.once('listening', r))
+  const { port } = server.address() as net.AddressInfo
+  await new Promise((r) => server.close(r))
+  return port
+}
+
+/** waitForPort resolves once 127.0.0.1:port accepts a connection (10 s at most). */
+async function waitForPort(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy()
+        resolve(true)
+      })
+      socket.once('error', () => resolve(false))
+    })
+    if (ok) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port}`)
 }
 
 async function main(): Promise<void> {
@@ -244,6 +293,11 @@ async function main(): Promise<void> {
       },
     ]
     if (nginxPort) targets.push({ name: 'nginx https', url: `https://127.0.0.1:${nginxPort}/` })
+    const caddyPort = await startCaddy(dir, backendPort, {
+      key: `${dir}/k.pem`,
+      cert: `${dir}/c.pem`,
+    })
+    if (caddyPort) targets.push({ name: 'caddy https', url: `https://127.0.0.1:${caddyPort}/` })
     const samples = new Map<string, Sample[]>()
     for (let round = 0; round < ROUNDS; round++) {
       for (const target of targets) {
