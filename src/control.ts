@@ -5,7 +5,14 @@ import type { AppAction, AppsService, AppView } from './api/apps.ts'
 import type { CertificatesService } from './api/certificates.ts'
 import type { BackendView, RoutesService, RouteView } from './api/routes.ts'
 import { formatIssues } from './config/load.ts'
-import { type AppSpec, appHostnames, appSchema, type RouteConfig } from './config/schema.ts'
+import {
+  type AppSpec,
+  appHostnames,
+  appSchema,
+  type BackendConfig,
+  type Config,
+  type RouteConfig,
+} from './config/schema.ts'
 import { errors } from './errors.ts'
 import { writeFileAtomic } from './lib/atomic-write.ts'
 import type { Logger } from './observe/log.ts'
@@ -94,31 +101,32 @@ export function createAppsService(deps: ControlDeps): AppsService {
       return status ? toAppView(status, deps.traffic) : undefined
     },
     create: async (spec) => {
-      if (runtime.config().apps.some((a) => a.name === spec.name))
-        throw new errors.PTC_ERR_APP_EXISTS(spec.name)
-      await runtime.change((state) => {
+      await runtime.change((state, current) => {
+        if (current.apps.some((a) => a.name === spec.name))
+          throw new errors.PTC_ERR_APP_EXISTS(spec.name)
         state.apps[spec.name] = spec
       })
       return view(spec.name)
     },
     update: async (name, patch) => {
-      const merged = { ...specOf(name), ...patch, name }
-      const parsed = appSchema.safeParse(merged)
-      if (!parsed.success) {
-        const lines = formatIssues(parsed.error, merged)
-        throw new errors.PTC_ERR_VALIDATION(lines.join('; '), { details: lines })
-      }
-      await runtime.change((state) => {
+      await runtime.change((state, current) => {
+        const spec = current.apps.find((a) => a.name === name)
+        if (!spec) throw new errors.PTC_ERR_APP_NOT_FOUND(name)
+        const merged = { ...spec, ...patch, name }
+        const parsed = appSchema.safeParse(merged)
+        if (!parsed.success) {
+          const lines = formatIssues(parsed.error, merged)
+          throw new errors.PTC_ERR_VALIDATION(lines.join('; '), { details: lines })
+        }
         state.apps[name] = parsed.data
       })
       return view(name)
     },
     remove: async (name) => {
-      await runtime.change((state) => {
+      await runtime.change((state, current) => {
         state.apps[name] = null
         // The app's explicit routes go with it (a route to a missing app is invalid).
-        for (const route of runtime.config().routes)
-          if (route.app === name) state.routes[route.vHost] = null
+        for (const route of current.routes) if (route.app === name) state.routes[route.vHost] = null
       })
     },
     act: async (name, action) => {
@@ -126,9 +134,10 @@ export function createAppsService(deps: ControlDeps): AppsService {
       return view(name)
     },
     scale: async (name, instances) => {
-      const spec: AppSpec = { ...specOf(name), instances }
-      await runtime.change((state) => {
-        state.apps[name] = spec
+      await runtime.change((state, current) => {
+        const spec = current.apps.find((a) => a.name === name)
+        if (!spec) throw new errors.PTC_ERR_APP_NOT_FOUND(name)
+        state.apps[name] = { ...spec, instances } satisfies AppSpec
       })
       return view(name)
     },
@@ -176,9 +185,10 @@ export function createRoutesService(deps: ControlDeps): RoutesService {
         source: 'app' as const,
       })),
     )
-  const explicit = (vHost: string) => runtime.config().routes.find((r) => r.vHost === vHost)
-  const requireStatic = (vHost: string) => {
-    const route = explicit(vHost)
+  const explicitIn = (config: Config, vHost: string) => config.routes.find((r) => r.vHost === vHost)
+  const explicit = (vHost: string) => explicitIn(runtime.config(), vHost)
+  const staticIn = (config: Config, vHost: string) => {
+    const route = explicitIn(config, vHost)
     if (!route)
       throw new errors.PTC_ERR_STATE_CONFLICT(
         `"${vHost}" is an app hostname; change the app's hostnames instead`,
@@ -189,15 +199,27 @@ export function createRoutesService(deps: ControlDeps): RoutesService {
       )
     return route
   }
-  const requireBackend = (route: RouteConfig, id: string) => {
-    const backend = route.backends?.find((b) => backendId(b) === id)
-    if (!backend) throw new errors.PTC_ERR_BACKEND_NOT_FOUND(route.vHost, id)
-    return backend
-  }
-  const saveBackends = (route: RouteConfig, backends: RouteConfig['backends']) =>
-    runtime.change((state) => {
-      state.routes[route.vHost] = { ...route, backends }
+  /**
+   * editBackends changes one static route's backend list inside the Runtime's queue, reading the
+   * route as it is at that moment, so concurrent backend calls compose instead of overwriting.
+   */
+  const editBackends = async (
+    vHost: string,
+    edit: (route: RouteConfig, backends: BackendConfig[]) => BackendConfig[],
+  ) => {
+    await runtime.change((state, current) => {
+      const route = staticIn(current, vHost)
+      state.routes[vHost] = { ...route, backends: edit(route, [...(route.backends ?? [])]) }
     })
+  }
+  const requireBackend = (route: RouteConfig, id: string) => {
+    if (!route.backends?.some((b) => backendId(b) === id))
+      throw new errors.PTC_ERR_BACKEND_NOT_FOUND(route.vHost, id)
+  }
+  const backendView = (vHost: string, id: string) =>
+    backendViews(staticIn(runtime.config(), vHost), registry).find(
+      (b) => b.id === id,
+    ) as BackendView
   const get = (vHost: string) => {
     const route = explicit(vHost)
     return route ? routeView(route) : appRoutes().find((r) => r.vHost === vHost)
@@ -206,51 +228,53 @@ export function createRoutesService(deps: ControlDeps): RoutesService {
     list: () => [...runtime.config().routes.map(routeView), ...appRoutes()],
     get,
     create: async (route) => {
-      if (get(route.vHost)) throw new errors.PTC_ERR_ROUTE_EXISTS(route.vHost)
-      await runtime.change((state) => {
+      await runtime.change((state, current) => {
+        const taken =
+          explicitIn(current, route.vHost) ??
+          current.apps.find((a) => appHostnames(a).includes(route.vHost))
+        if (taken) throw new errors.PTC_ERR_ROUTE_EXISTS(route.vHost)
         state.routes[route.vHost] = route
       })
-      return routeView(route)
+      return routeView(explicit(route.vHost) ?? route)
     },
     remove: async (vHost) => {
-      const route = explicit(vHost)
-      if (!route)
-        throw new errors.PTC_ERR_STATE_CONFLICT(
-          `"${vHost}" is an app hostname; change the app's hostnames instead`,
-        )
-      const view = routeView(route)
-      await runtime.change((state) => {
+      let removed: RouteView | undefined
+      await runtime.change((state, current) => {
+        const route = explicitIn(current, vHost)
+        if (!route)
+          throw new errors.PTC_ERR_STATE_CONFLICT(
+            `"${vHost}" is an app hostname; change the app's hostnames instead`,
+          )
+        removed = routeView(route)
         state.routes[vHost] = null
       })
-      return view
+      return removed as RouteView
     },
     addBackend: async (vHost, backend) => {
-      const route = requireStatic(vHost)
       const id = backendId(backend)
-      if (route.backends?.some((b) => backendId(b) === id))
-        throw new errors.PTC_ERR_STATE_CONFLICT(`route "${vHost}" already has backend "${id}"`)
-      await saveBackends(route, [...(route.backends ?? []), backend])
-      return backendViews(requireStatic(vHost), registry).find((b) => b.id === id) as BackendView
+      await editBackends(vHost, (_route, backends) => {
+        if (backends.some((b) => backendId(b) === id))
+          throw new errors.PTC_ERR_STATE_CONFLICT(`route "${vHost}" already has backend "${id}"`)
+        return [...backends, backend]
+      })
+      return backendView(vHost, id)
     },
     removeBackend: async (vHost, id) => {
-      const route = requireStatic(vHost)
-      requireBackend(route, id)
-      const view = backendViews(route, registry).find((b) => b.id === id) as BackendView
-      await saveBackends(
-        route,
-        (route.backends ?? []).filter((b) => backendId(b) !== id),
-      )
-      return view
+      let removed: BackendView | undefined
+      await editBackends(vHost, (route, backends) => {
+        requireBackend(route, id)
+        removed = backendViews(route, registry).find((b) => b.id === id)
+        return backends.filter((b) => backendId(b) !== id)
+      })
+      return removed as BackendView
     },
     setDead: async (vHost, id, dead) => {
-      const route = requireStatic(vHost)
-      requireBackend(route, id)
-      await saveBackends(
-        route,
-        (route.backends ?? []).map((b) => (backendId(b) === id ? { ...b, isDead: dead } : b)),
-      )
+      await editBackends(vHost, (route, backends) => {
+        requireBackend(route, id)
+        return backends.map((b) => (backendId(b) === id ? { ...b, isDead: dead } : b))
+      })
       if (!dead) revive(registry, vHost, id)
-      return backendViews(requireStatic(vHost), registry).find((b) => b.id === id) as BackendView
+      return backendView(vHost, id)
     },
   }
 }

@@ -79,6 +79,11 @@ export const errors = {
     404,
   ),
   PTC_ERR_HOST_MALFORMED: defineError('PTC_ERR_HOST_MALFORMED', 'malformed Host header', 400),
+  PTC_ERR_HEADERS_TOO_LARGE: defineError(
+    'PTC_ERR_HEADERS_TOO_LARGE',
+    'too many request headers',
+    431,
+  ),
   PTC_ERR_UPGRADE_UNSUPPORTED: defineError(
     'PTC_ERR_UPGRADE_UNSUPPORTED',
     'only WebSocket upgrades are supported',

@@ -138,13 +138,16 @@ export class Runtime {
   }
 
   /**
-   * change applies an edit to the API overlay: `edit` mutates a copy of the state; the merged
-   * result is validated (PTC_ERR_STATE_CONFLICT on failure, nothing stored), persisted, applied.
+   * change applies an edit to the API overlay: `edit` mutates a copy of the state, reading the
+   * effective config it is given; it may throw to refuse (nothing is stored). The merged result
+   * is validated (PTC_ERR_STATE_CONFLICT on failure, nothing stored), persisted, applied.
    */
-  change(edit: (state: PersistedState) => void): Promise<ConfigDiff> {
+  change(edit: (state: PersistedState, current: Config) => void): Promise<ConfigDiff> {
     return this.#serial(async () => {
       const draft = structuredClone(this.#state)
-      edit(draft)
+      // The edit reads `current` (the effective config at its turn in the queue), never a copy
+      // taken before it was queued: two concurrent changes then compose instead of one losing.
+      edit(draft, this.#effective)
       let next: Config
       try {
         next = mergeOverlay(this.#file, draft)

@@ -97,7 +97,7 @@ export function forward(attempt: Attempt): Promise<AttemptResult> {
       proxyReq.destroy(new Error('upstream response timeout'))
     })
     let upstreamRes: IncomingMessage | undefined
-    const relayed = { bytes: 0 }
+    const relayed = { bytes: 0, broken: false }
     // ServerResponse 'close' means the exchange is over: finished, or the client went away.
     // (IncomingMessage 'close' fires once the request body is read, so it cannot tell.)
     const onResponseClose = () => {
@@ -106,6 +106,13 @@ export function forward(attempt: Attempt): Promise<AttemptResult> {
         return settle({ kind: 'aborted' })
       }
       if (!upstreamRes.complete) upstreamRes.destroy()
+      if (relayed.broken) {
+        return settle({
+          kind: 'failed',
+          failure: 'sent',
+          error: new Error('upstream closed mid-response'),
+        })
+      }
       const status = upstreamRes.statusCode ?? 502
       settle(
         res.writableFinished
@@ -117,8 +124,11 @@ export function forward(attempt: Attempt): Promise<AttemptResult> {
     proxyReq.on('error', (error) => {
       if (settled) return
       if (res.headersSent) {
-        res.destroy(error)
-        return settle({ kind: 'aborted' })
+        // The upstream failed after its response began: cut the client off (never a complete
+        // looking response) and report the upstream's failure.
+        relayed.broken = true
+        res.destroy()
+        return settle({ kind: 'failed', failure: 'sent', error })
       }
       const failure: Failure = timedOut
         ? 'timeout'
@@ -141,7 +151,7 @@ function relay(
   proxyRes: IncomingMessage,
   res: ServerResponse,
   settle: (r: AttemptResult) => void,
-  relayed: { bytes: number },
+  relayed: { bytes: number; broken: boolean },
 ): void {
   const status = proxyRes.statusCode ?? 502
   try {
@@ -164,6 +174,12 @@ function relay(
   }
   proxyRes.pipe(res)
   // An upstream that dies mid-body must not look complete to the client: destroy, never end.
-  proxyRes.on('error', () => res.destroy())
-  proxyRes.on('aborted', () => res.destroy())
+  const broke = () => {
+    // Remembered so the attempt reports an upstream failure (502, counted by passive health),
+    // not a client that went away.
+    relayed.broken = true
+    res.destroy()
+  }
+  proxyRes.on('error', broke)
+  proxyRes.on('aborted', broke)
 }

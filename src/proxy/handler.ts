@@ -77,13 +77,23 @@ function hostCount(raw: readonly string[]): number {
   return n
 }
 
-/** routedHost returns the request's routing key, or null when the request is malformed. */
-function routedHost(req: IncomingMessage): string | null {
+/**
+ * routedHost returns the request's routing key, or null when the request is malformed: not
+ * origin-form, more than one Host, an unusable Host, or HTTP/1.0 with Transfer-Encoding (which
+ * HTTP/1.0 does not define; RFC 9112 §6.1 says to treat the framing as faulty).
+ */
+export function routedHost(req: IncomingMessage): string | null {
+  if (req.httpVersion === '1.0' && req.headers['transfer-encoding'] !== undefined) return null
   // Only origin-form targets are routed: an absolute-form URL could name another host than
   // Host (RFC 9112 §3.2.2), and `*` or authority-form mean nothing to an app.
   if (req.url === undefined || req.url.charCodeAt(0) !== 47 /* '/' */) return null
   if (hostCount(req.rawHeaders) > 1) return null
   return normalizeHost(req.headers.host)
+}
+
+/** tooManyHeaders reports a request with more headers than the edge accepts (answered 431). */
+export function tooManyHeaders(req: IncomingMessage): boolean {
+  return req.rawHeaders.length / 2 > MAX_HEADER_COUNT
 }
 
 function rejectionError(rejection: Rejection, vHost: string): [PorticoError, number] {
@@ -157,6 +167,10 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
       routeHeaderNames: route.routeHeaderNames,
       trustForwarded: ctx.trustedProxies?.has(clientAddress(req.socket.remoteAddress)) === true,
     })
+    // Node has de-chunked the client body and Transfer-Encoding is hop-by-hop, so say again how
+    // the body is framed: without it a GET/DELETE/OPTIONS body would reach the upstream as raw
+    // bytes after the head, i.e. as a smuggled second request.
+    if (req.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked')
     const path = route.rewritePath(req.url ?? '/')
     const clientIp = clientAddress(req.socket.remoteAddress)
     let tried: Set<Target> | undefined
@@ -240,7 +254,7 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
   return async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = requestIdOf(req)
     try {
-      if (req.rawHeaders.length / 2 > MAX_HEADER_COUNT) {
+      if (tooManyHeaders(req)) {
         res.writeHead(431, { Connection: 'close', 'Content-Length': 0 }).end()
         return
       }

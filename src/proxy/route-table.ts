@@ -25,11 +25,14 @@ export function buildRouteTable(
   previous?: RouteTable<Route>,
 ): RouteTable<Route> {
   const table = new RouteTable<Route>()
+  const reused = new Set<Route>()
   const place = (init: RouteInit) => {
     const key = routeKey(init)
     const old = previous?.lookup(init.vHost)
-    if (old !== undefined && old.vHost === init.vHost && old.key === key) table.set(init.vHost, old)
-    else table.set(init.vHost, createRoute({ ...init, key }))
+    if (old !== undefined && old.vHost === init.vHost && old.key === key) {
+      table.set(init.vHost, old)
+      reused.add(old)
+    } else table.set(init.vHost, createRoute({ ...init, key }))
   }
   for (const app of config.apps) {
     const upstream = registry.upstream(upstreamNameForApp(app.name))
@@ -55,6 +58,12 @@ export function buildRouteTable(
     place({ ...route, upstream })
     if (route.default) table.setFallback(table.lookup(route.vHost))
   }
+  // Routes left behind stop listening to their upstream (or every rebuild would add a listener);
+  // dispose() also wakes their queues so waiting requests are answered, not left to time out.
+  for (const host of previous?.hosts() ?? []) {
+    const old = previous?.lookup(host)
+    if (old !== undefined && old.vHost === host && !reused.has(old)) old.dispose()
+  }
   return table
 }
 
@@ -64,7 +73,13 @@ function syncBackends(upstream: Upstream, backends: readonly BackendConfig[]): v
   for (const backend of backends) {
     const id = backendId(backend)
     ids.add(id)
-    const existing = upstream.get(id)
+    let existing = upstream.get(id)
+    // Same id, new address: a Target's address is fixed, so replace it (in-flight requests
+    // finish on their own sockets).
+    if (existing && (existing.host !== backend.hostname || existing.port !== backend.port)) {
+      upstream.remove(id)
+      existing = undefined
+    }
     const target =
       existing ??
       upstream.add({

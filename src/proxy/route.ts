@@ -81,7 +81,12 @@ export function createRoute(init: RouteInit): Route {
     canServe: () => upstream.available().length > 0,
     mayServeSoon: () => upstream.hasStarting(),
   })
-  const unsubscribe = upstream.onChange(() => admission.wake())
+  let disposed = false
+  const unsubscribe = upstream.onChange(() => {
+    admission.wake()
+    // A replaced route keeps listening only until the requests queued on it are served.
+    if (disposed && admission.queued === 0) unsubscribe()
+  })
   return {
     vHost: init.vHost,
     key: init.key ?? '',
@@ -94,8 +99,9 @@ export function createRoute(init: RouteInit): Route {
     autoHttps: init.autoHttps,
     rewritePath: pathRewriter(init.stripPrefix, init.addPrefix),
     dispose: () => {
-      unsubscribe()
+      disposed = true
       admission.wake()
+      if (admission.queued === 0) unsubscribe()
     },
   }
 }

@@ -6,8 +6,8 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_TIMEOUT_MS } from '../conf
 import { errors } from '../errors.ts'
 import type { Logger } from '../observe/log.ts'
 import type { Target } from '../registry/target.ts'
+import { routedHost, tooManyHeaders } from './handler.ts'
 import { buildRequestHeaders, clientAddress } from './headers.ts'
-import { normalizeHost } from './host.ts'
 import type { Route } from './route.ts'
 import type { RouteTable } from './router.ts'
 
@@ -75,7 +75,10 @@ export function createUpgradeHandler(ctx: UpgradeContext, proto: 'http' | 'https
     socket.on('error', () => socket.destroy())
     if (!isWebSocketUpgrade(req))
       return rejectUpgrade(socket, 400, errors.PTC_ERR_UPGRADE_UNSUPPORTED.code)
-    const host = normalizeHost(req.headers.host)
+    if (tooManyHeaders(req))
+      return rejectUpgrade(socket, 431, errors.PTC_ERR_HEADERS_TOO_LARGE.code)
+    // The same checks as plain requests: one Host, origin-form target, sane framing.
+    const host = routedHost(req)
     if (host === null) return rejectUpgrade(socket, 400, errors.PTC_ERR_HOST_MALFORMED.code)
     const route = ctx.table().lookup(host)
     if (route === undefined) return rejectUpgrade(socket, 404, errors.PTC_ERR_ROUTE_NOT_FOUND.code)
@@ -155,7 +158,17 @@ function handshake(init: TunnelInit, target: Target): Promise<'done' | 'dial'> {
       res.pipe(socket)
       resolve('done')
     })
+    // A client that leaves during the handshake takes the upstream attempt with it.
+    const onClientGone = () => proxyReq.destroy()
+    socket.once('close', onClientGone)
     proxyReq.on('upgrade', (res, upstream, upstreamHead) => {
+      socket.off('close', onClientGone)
+      if (socket.destroyed) {
+        // The client is already gone: never join (its 'close' has fired and would not again).
+        upstream.destroy()
+        resolve('done')
+        return
+      }
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\n${rawHeaderLines(res.rawHeaders, false)}\r\n`,
       )
@@ -168,11 +181,15 @@ function handshake(init: TunnelInit, target: Target): Promise<'done' | 'dial'> {
   })
 }
 
+const CLOSE_DROPPED = new Set(['connection', 'transfer-encoding', 'keep-alive'])
+
 function rawHeaderLines(raw: readonly string[], close: boolean): string {
   let out = ''
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
-    if (close && name.toLowerCase() === 'connection') continue
+    // A relayed refusal ends with the connection: its body arrives de-chunked, so framing
+    // headers from the upstream would lie about it.
+    if (close && CLOSE_DROPPED.has(name.toLowerCase())) continue
     out += `${name}: ${raw[i + 1] as string}\r\n`
   }
   return close ? `${out}Connection: close\r\n` : out

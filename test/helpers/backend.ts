@@ -23,6 +23,7 @@ export interface Backend {
  * - `/gzip` → a gzip-encoded body with `Content-Encoding: gzip`;
  * - `/chunked` → three chunks;
  * - `/crash` → destroys the socket before any response byte;
+ * - `/mid-body` → sends headers and 7 of 100 declared body bytes, then destroys the socket;
  * - anything else → 200 "<id>".
  */
 export async function startBackend(id: string): Promise<Backend> {
@@ -90,6 +91,12 @@ function respond(
       return
     case '/crash':
       req.socket.destroy()
+      return
+    case '/mid-body':
+      // Headers and part of a declared 100-byte body, then the connection dies.
+      res.writeHead(200, { 'Content-Length': 100 })
+      res.write('partial')
+      setTimeout(() => req.socket.destroy(), 20)
       return
     default:
       res.end(id)

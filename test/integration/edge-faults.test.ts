@@ -12,6 +12,7 @@ import { type Backend, startBackend } from '../helpers/backend.ts'
 import { startTestEdge, type TestEdge } from '../helpers/edge.ts'
 import { request } from '../helpers/http.ts'
 import { closedPort } from '../helpers/ports.ts'
+import { rawRequest } from '../helpers/raw.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const run = promisify(execFile)
@@ -136,6 +137,42 @@ describe('edge faults', () => {
     const plain = await request({ port: ports.http, host: 'anything.example', path: '/' })
     expect(plain.status).toBe(308)
     expect(plain.headers.location).toBe(`https://anything.example:${ports.https}/`)
+  })
+
+  it('never lets a chunked body on a GET or DELETE reach the upstream as a second request', async () => {
+    const smuggled = 'GET /admin HTTP/1.1\r\nHost: internal\r\n\r\n'
+    const chunk = `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`
+    const reply = await rawRequest(
+      ports.http,
+      `DELETE /echo HTTP/1.1\r\nHost: crash.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk}`,
+    )
+    expect(reply).toMatch(/^HTTP\/1\.1 200/)
+    expect(reply).toContain(`"bodyBytes":${smuggled.length}`)
+    await request({ port: ports.http, host: 'crash.test', path: '/' })
+    expect(a.hits.get('/admin') ?? 0).toBe(0)
+    expect(b.hits.get('/admin') ?? 0).toBe(0)
+  })
+
+  it('refuses HTTP/1.0 with Transfer-Encoding (undefined framing) with 400', async () => {
+    const reply = await rawRequest(
+      ports.http,
+      'POST /echo HTTP/1.0\r\nHost: crash.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+    )
+    expect(reply).toMatch(/^HTTP\/1\.1 400/)
+  })
+
+  it('reports an upstream that dies mid-body as a 502 in the access record, and cuts the client off', async () => {
+    const seen: { status: number; path: string }[] = []
+    const off = edge.events.on('request:completed', (e) => seen.push(e))
+    const outcome = await request({ port: ports.http, host: 'queue.test', path: '/mid-body' }).then(
+      () => 'complete',
+      () => 'cut',
+    )
+    expect(outcome).toBe('cut')
+    // The record is written once the edge has seen the upstream's socket close, just after.
+    await waitFor(() => seen.some((e) => e.path === '/mid-body'), { message: 'completion record' })
+    off()
+    expect(seen.find((e) => e.path === '/mid-body')?.status).toBe(502)
   })
 
   it('answers 431 for a header block over 16 KiB', async () => {

@@ -35,8 +35,12 @@ export class ActiveProbe {
 
   /** start begins probing every intervalMs. */
   start(): void {
-    this.#timer ??= setInterval(() => void this.tick(), this.#options.intervalMs)
+    if (this.#timer) return
+    this.#timer = setInterval(() => void this.tick(), this.#options.intervalMs)
     this.#timer.unref()
+    // Probe at once: a probe replaced by a config change must not push recovery a full
+    // interval further each time.
+    void this.tick()
   }
 
   /** tick probes every unhealthy target once (exposed for tests). Overlapping ticks are skipped. */
@@ -76,6 +80,8 @@ export class ActiveProbe {
     }
     this.#passes.delete(target)
     target.fails = 0
+    // The target may have been replaced under the same id while we probed (moved instance).
+    if (this.#options.upstream.get(target.id) !== target) return
     if (target.state === 'unhealthy' && this.#options.upstream.setState(target.id, 'healthy')) {
       this.#options.onRecovered?.(target)
     }

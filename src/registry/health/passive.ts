@@ -34,6 +34,8 @@ export class PassiveHealth {
 
   /** countFailure records one failure; returns true when it ejected the target. */
   countFailure(upstream: Upstream, target: Target): boolean {
+    // A target replaced under the same id (an instance moved) must not be ejected for the old one.
+    if (upstream.get(target.id) !== target) return false
     const now = this.#now()
     const recent = (this.#failures.get(target) ?? []).filter((t) => now - t < this.#windowMs)
     recent.push(now)
