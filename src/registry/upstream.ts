@@ -95,6 +95,11 @@ export class Upstream {
     return true
   }
 
+  /** listenerCount is how many change listeners are registered (routes reading this upstream). */
+  get listenerCount(): number {
+    return this.#listeners.size
+  }
+
   /** onChange registers a listener; the returned function unregisters it. */
   onChange(listener: AvailabilityListener): () => void {
     this.#listeners.add(listener)

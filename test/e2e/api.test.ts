@@ -129,6 +129,26 @@ describe('control plane API (end to end)', () => {
     expect(stats.body.totalRequests).toBeGreaterThanOrEqual(20)
   })
 
+  it('keeps every change when API calls race', async () => {
+    const created = await api('POST', '/routes', {
+      vHost: 'race.test',
+      backends: [{ hostname: '127.0.0.1', port: 1 }],
+    })
+    expect(created.status).toBe(201)
+    const ports = [2, 3, 4, 5, 6]
+    const results = await Promise.all(
+      ports.map((port) =>
+        api('POST', '/routes/race.test/backends', { hostname: '127.0.0.1', port }),
+      ),
+    )
+    expect(results.map((r) => r.status)).toEqual([201, 201, 201, 201, 201])
+    const route = await api<RouteView>('GET', '/routes/race.test')
+    expect(route.body.backends.map((b) => b.id).sort()).toEqual(
+      [1, ...ports].map((p) => `127.0.0.1:${p}`).sort(),
+    )
+    expect((await api('DELETE', '/routes/race.test')).status).toBe(200)
+  })
+
   it('creates, changes, scales and deletes an app with real processes', async () => {
     const created = await api<AppView>('POST', '/apps', {
       name: 'extra',

@@ -2,7 +2,7 @@
 import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -15,6 +15,7 @@ describe('edge WebSockets', () => {
   let backend: http.Server
   let wss: WebSocketServer
   let edge: TestEdge
+  let slowAnswered = 0
   let ports: { https: number; http: number }
   let ca: string
   let dir: string
@@ -27,6 +28,23 @@ describe('edge WebSockets', () => {
     backend.on('upgrade', (req, socket, head) => {
       if (req.url === '/forbidden') {
         socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope')
+        return
+      }
+      if (req.url === '/forbidden-chunked') {
+        socket.end(
+          'HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nnope\r\n0\r\n\r\n',
+        )
+        return
+      }
+      if (req.url === '/slow') {
+        // Answers the handshake only after 300 ms: the client will have left by then.
+        setTimeout(() => {
+          slowAnswered++
+          wss.handleUpgrade(req, socket, head, (ws) => {
+            serverSockets.add(ws)
+            ws.on('close', () => serverSockets.delete(ws))
+          })
+        }, 300)
         return
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
@@ -112,6 +130,43 @@ describe('edge WebSockets', () => {
       }),
     )
     expect(status).toBe(403)
+  })
+
+  it('relays a chunked refusal with framing the client can parse', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${ports.http}/forbidden-chunked`, {
+      headers: { Host: 'ws.test' },
+    })
+    const outcome = await new Promise<string>((resolve) => {
+      ws.once('unexpected-response', (req, res) => {
+        let body = ''
+        res.on('data', (d: Buffer) => {
+          body += d.toString()
+        })
+        res.on('end', () => {
+          req.destroy()
+          resolve(`${res.statusCode} ${body}`)
+        })
+        res.on('error', (e) => resolve(`error ${e.message}`))
+      })
+      ws.once('error', (e) => resolve(`error ${e.message}`))
+    })
+    expect(outcome).toBe('403 nope')
+  })
+
+  it('leaves nothing open when the client goes away during the upstream handshake', async () => {
+    const target = edge.registry.get('route:ws.test')?.targets()[0]
+    expect(target?.inFlight).toBe(0)
+    const socket = net.connect(ports.http, '127.0.0.1', () =>
+      socket.write(
+        'GET /slow HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      ),
+    )
+    socket.on('error', () => undefined)
+    setTimeout(() => socket.resetAndDestroy(), 100)
+    await waitFor(() => slowAnswered === 1, { message: 'the upstream answered the slow handshake' })
+    await waitFor(() => serverSockets.size === 0 && target?.inFlight === 0, {
+      message: 'upstream side closed, inFlight back to 0',
+    })
   })
 
   it('answers an upgrade for an unknown host with a complete 404', async () => {
