@@ -6,6 +6,7 @@
  * Usage: npm run bench [-- --duration 10 --connections 50 --rounds 3]
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
@@ -153,20 +154,31 @@ async function startPortico(
       ],
     }),
   )
-  const { child, match } = await start(
+  // Logs go to a file, as on a server: a pipe read by this script would spend the same two
+  // cores the proxy runs on, and measure the reader as much as Portico.
+  const [https, http, api] = [await freePort(), await freePort(), await freePort()]
+  const logFd = openSync(path.join(dir, `portico-${logLevel}.log`), 'a')
+  const child = spawn(
     process.execPath,
     [path.join(ROOT, 'bin/portico.js'), 'start', '--config', config],
     {
-      PORTICO_HTTPS_PORT: '0',
-      PORTICO_HTTP_PORT: '0',
-      PORTICO_API_PORT: '0',
-      PORTICO_STATE_DIR: path.join(dir, `state-${logLevel}`),
-      PORTICO_CERTS_DIR: path.join(dir, `certs-${logLevel}`),
-      PORTICO_LOG_LEVEL: logLevel,
+      env: {
+        ...process.env,
+        PORTICO_HTTPS_PORT: String(https),
+        PORTICO_HTTP_PORT: String(http),
+        PORTICO_API_PORT: String(api),
+        PORTICO_STATE_DIR: path.join(dir, `state-${logLevel}`),
+        PORTICO_CERTS_DIR: path.join(dir, `certs-${logLevel}`),
+        PORTICO_LOG_LEVEL: logLevel,
+      },
+      stdio: ['ignore', logFd, logFd],
     },
-    /https on :(\d+), http on :(\d+)/,
   )
-  return { pid: child.pid as number, https: Number(match[1]), http: Number(match[2]) }
+  children.push(child)
+  closeSync(logFd)
+  await waitForPort(https)
+  await waitForPort(http)
+  return { pid: child.pid as number, https, http }
 }
 
 async function startNginx(
