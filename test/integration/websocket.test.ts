@@ -8,6 +8,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import { startTestEdge, type TestEdge } from '../helpers/edge.ts'
+import { request } from '../helpers/http.ts'
 import { rawRequest } from '../helpers/raw.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -62,7 +63,17 @@ describe('edge WebSockets', () => {
     edge = await startTestEdge({
       dir,
       leafHost: 'ws.test',
-      routes: [{ vHost: 'ws.test', backends: [{ hostname: '127.0.0.1', port }], autoHttps: false }],
+      routes: [
+        { vHost: 'ws.test', backends: [{ hostname: '127.0.0.1', port }], autoHttps: false },
+        // One slot, no queue: an open WebSocket must not keep holding it.
+        {
+          vHost: 'one.test',
+          backends: [{ hostname: '127.0.0.1', port }],
+          reqActiveLength: 1,
+          reqQueueLength: 0,
+          autoHttps: false,
+        },
+      ],
     })
     ports = edge.ports
     ca = edge.ca
@@ -167,6 +178,15 @@ describe('edge WebSockets', () => {
     await waitFor(() => serverSockets.size === 0 && target?.inFlight === 0, {
       message: 'upstream side closed, inFlight back to 0',
     })
+  })
+
+  it('gives the route slot back once the upgrade is done: open WebSockets do not block requests', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${ports.http}/`, { headers: { Host: 'one.test' } })
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+    const res = await request({ port: ports.http, host: 'one.test' })
+    expect(res.status).toBe(200)
+    expect(res.body).toBe('plain')
+    ws.close()
   })
 
   it('answers an upgrade for an unknown host with a complete 404', async () => {
