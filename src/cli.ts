@@ -1,6 +1,7 @@
 /** @module The portico command: argv → dev | start; parse, call, print, exit code. No logic. */
 import { parseArgs } from 'node:util'
 import { loadConfig } from './config/load.ts'
+import { insecureParserSource } from './config/runtime-check.ts'
 import { appHostnames, type Config } from './config/schema.ts'
 import { type Mode, resolveConfigPath, resolveSettings } from './config/settings.ts'
 import { PorticoError } from './errors.ts'
@@ -39,6 +40,13 @@ async function main(argv: string[]): Promise<void> {
     process.exit(values.help ? 0 : 2)
   }
   const mode: Mode = command
+  const lenient = insecureParserSource(process.execArgv, process.env.NODE_OPTIONS)
+  if (lenient !== undefined) {
+    process.stderr.write(
+      `portico: refusing to run with --insecure-http-parser (set in ${lenient}): it lets smuggled requests through the edge\n`,
+    )
+    process.exit(1)
+  }
   const configPath = resolveConfigPath(values.config, process.env, process.cwd())
   const config = await loadConfig(configPath)
   const settings = resolveSettings(config, configPath, process.env, mode)

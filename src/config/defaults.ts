@@ -53,6 +53,9 @@ export const MAX_HEADER_BYTES = 16 * 1024
 /** Most request headers accepted; more gets 431. */
 export const MAX_HEADER_COUNT = 100
 
+/** Open client connections per listener before new ones are refused (Envoy's edge example). */
+export const MAX_CONNECTIONS = 10_000
+
 /** How long a graceful shutdown waits for in-flight proxy requests, in milliseconds. */
 export const SHUTDOWN_DRAIN_MS = 10_000
 

@@ -10,6 +10,7 @@ import {
   CLIENT_KEEP_ALIVE_TIMEOUT_MS,
   CLIENT_REQUEST_TIMEOUT_MS,
   CONNECTIONS_CHECKING_INTERVAL_MS,
+  MAX_CONNECTIONS,
   MAX_HEADER_BYTES,
   MAX_HEADER_COUNT,
 } from '../config/defaults.ts'
@@ -54,6 +55,9 @@ function tuneServer(server: http.Server): void {
   // silently dropping the extra headers (reliability.md B3).
   server.maxHeadersCount = MAX_HEADER_COUNT + 1
   server.maxRequestsPerSocket = 1000
+  // Past this many open connections new ones are closed at once (a proxied connection costs two
+  // file descriptors: keep `ulimit -n` at 2.5× this).
+  server.maxConnections = MAX_CONNECTIONS
 }
 
 /**
