@@ -18,9 +18,10 @@ import { writeFileAtomic } from './lib/atomic-write.ts'
 import type { Logger } from './observe/log.ts'
 import { backendId } from './proxy/route-table.ts'
 import type { CertStore } from './proxy/tls/cert-store.ts'
-import { type Registry, upstreamNameForRoute } from './registry/registry.ts'
+import { type Registry, upstreamNameForApp, upstreamNameForRoute } from './registry/registry.ts'
+import type { TargetState } from './registry/target.ts'
 import type { Runtime } from './runtime.ts'
-import type { AppStatus, Supervisor } from './supervisor/supervisor.ts'
+import type { AppStatus, InstanceStatus, Supervisor } from './supervisor/supervisor.ts'
 
 /** What the services drive. */
 export interface ControlDeps {
@@ -46,7 +47,18 @@ export interface InstanceStatsView {
   errors: number
 }
 
-function toAppView(status: AppStatus, traffic?: InstanceTraffic): AppView {
+/**
+ * liveState returns an instance's state as the edge sees it: its target's state when it has one
+ * (health checks may have taken it out of rotation, which the supervisor's record does not
+ * know), else the supervisor's. `healthy` then always means "in rotation".
+ */
+export function liveState(registry: Registry, app: string, instance: InstanceStatus): TargetState {
+  const target = registry.get(upstreamNameForApp(app))?.get(instance.id)
+  if (target === undefined || target.port !== instance.port) return instance.state
+  return target.state === 'healthy' && target.markedDead ? 'unhealthy' : target.state
+}
+
+function toAppView(status: AppStatus, registry: Registry, traffic?: InstanceTraffic): AppView {
   const { instances: _count, ...spec } = status.spec
   return {
     ...spec,
@@ -56,7 +68,7 @@ function toAppView(status: AppStatus, traffic?: InstanceTraffic): AppView {
       index: i.index,
       port: i.port,
       pid: i.pid,
-      state: i.state,
+      state: liveState(registry, status.name, i),
       restarts: i.restarts,
       uptimeMs: i.startedAt === null ? null : Date.now() - i.startedAt,
       lastExitCode: i.lastExitCode,
@@ -77,7 +89,7 @@ export function createAppsService(deps: ControlDeps): AppsService {
   const view = (name: string) => {
     const status = deps.supervisor()?.get(name)
     if (!status) throw new errors.PTC_ERR_APP_NOT_FOUND(name)
-    return toAppView(status, deps.traffic)
+    return toAppView(status, deps.registry, deps.traffic)
   }
   const specOf = (name: string) => {
     const spec = runtime.config().apps.find((a) => a.name === name)
@@ -95,10 +107,10 @@ export function createAppsService(deps: ControlDeps): AppsService {
       deps
         .supervisor()
         ?.list()
-        .map((status) => toAppView(status, deps.traffic)) ?? [],
+        .map((status) => toAppView(status, deps.registry, deps.traffic)) ?? [],
     get: (name) => {
       const status = deps.supervisor()?.get(name)
-      return status ? toAppView(status, deps.traffic) : undefined
+      return status ? toAppView(status, deps.registry, deps.traffic) : undefined
     },
     create: async (spec) => {
       await runtime.change((state, current) => {
