@@ -1,14 +1,15 @@
 /** @module CertStore: user certificates from certs/ and the API, dev leaves on demand, SNI lookup. */
-import { createHash, createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto'
+import { createHash, type X509Certificate } from 'node:crypto'
 import type { Dirent } from 'node:fs'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { createSecureContext, type SecureContext } from 'node:tls'
+import type { SecureContext } from 'node:tls'
 import { generate } from 'selfsigned'
 import { errors } from '../../errors.ts'
 import type { Logger } from '../../observe/log.ts'
 import { issueLeaf, type KeyPair } from './dev-ca.ts'
-import { normalizeHostname, SECURE_CONTEXT_OPTIONS } from './sni.ts'
+import { assertCovers, assertNotExpired, assertWildcardAllowed, validatePem } from './pem.ts'
+import { normalizeHostname } from './sni.ts'
 
 /** Where an installed certificate came from: a file in certs/, the REST API, or the dev CA. */
 export type CertSource = 'file' | 'api' | 'dev'
@@ -357,98 +358,12 @@ async function scanCertsDir(certsDir: string): Promise<Map<string, FilePair>> {
 }
 
 /**
- * validatePair validates a pair and builds its context; it throws an Error whose message is the
- * readable reason (empty, unparsable, encrypted key, mismatched key).
+ * validatePair validates a pair (see validatePem) and wraps it as installed for `domain`; it
+ * throws an Error whose message is the readable reason.
  */
 function validatePair(domain: string, source: CertSource, pair: KeyPair): Installed {
-  const cert = parseCertificate(pair.certPem)
-  const key = parseKey(pair.keyPem)
-  if (!keyMatches(cert, key)) throw new Error('the private key does not match the certificate')
-  let context: SecureContext
-  try {
-    context = createSecureContext({
-      ...SECURE_CONTEXT_OPTIONS,
-      cert: pair.certPem,
-      key: pair.keyPem,
-    })
-  } catch (err) {
-    throw new Error(`TLS rejects the pair (${codeOf(err)})`, { cause: err })
-  }
+  const { cert, context } = validatePem(pair)
   return { domain, source, pair, cert, context }
-}
-
-function parseCertificate(pem: string): X509Certificate {
-  if (pem.trim() === '') throw new Error('the certificate is empty')
-  try {
-    return new X509Certificate(pem)
-  } catch (err) {
-    throw new Error(`the certificate is not a valid PEM certificate (${codeOf(err)})`, {
-      cause: err,
-    })
-  }
-}
-
-function parseKey(pem: string): KeyObject {
-  if (pem.trim() === '') throw new Error('the private key is empty')
-  try {
-    return createPrivateKey(pem)
-  } catch (err) {
-    const code = codeOf(err)
-    if (code === 'ERR_MISSING_PASSPHRASE') {
-      throw new Error('the private key is encrypted; give it without a passphrase', { cause: err })
-    }
-    throw new Error(`the private key is not a valid PEM private key (${code})`, { cause: err })
-  }
-}
-
-function keyMatches(cert: X509Certificate, key: KeyObject): boolean {
-  try {
-    return cert.checkPrivateKey(key)
-  } catch {
-    // OpenSSL throws instead of answering false for some key-type mixes (EC cert, RSA key).
-    return false
-  }
-}
-
-function codeOf(err: unknown): string {
-  const { code, message } = err as { code?: unknown; message?: unknown }
-  return typeof code === 'string' ? code : String(message)
-}
-
-/** The DNS names a certificate is for: its SAN DNS entries, else its subject CN. */
-function namesOf(cert: X509Certificate): string[] {
-  const san = (cert.subjectAltName ?? '')
-    .split(', ')
-    .filter((entry) => entry.startsWith('DNS:'))
-    .map((entry) => entry.slice('DNS:'.length).toLowerCase())
-  if (san.length > 0) return san
-  const cn = /^CN=(.*)$/m.exec(cert.subject)?.[1]
-  return cn === undefined ? [] : [cn.toLowerCase()]
-}
-
-/** assertCovers throws unless the certificate is valid for `domain` (a wildcard needs that exact SAN). */
-function assertCovers(cert: X509Certificate, domain: string): void {
-  const names = namesOf(cert)
-  const covered = domain.startsWith('*.')
-    ? names.includes(domain)
-    : cert.checkHost(domain) !== undefined
-  if (covered) return
-  const listed = names.length > 0 ? names.join(', ') : 'no DNS name'
-  throw new Error(`the certificate does not cover ${domain} (it names ${listed})`)
-}
-
-function assertNotExpired(cert: X509Certificate): void {
-  if (Date.parse(cert.validTo) <= Date.now()) {
-    throw new Error(`the certificate expired on ${cert.validTo}`)
-  }
-}
-
-function assertWildcardAllowed(_cert: X509Certificate, domain: string): void {
-  if (domain.startsWith('*.') && !domain.slice(2).includes('.')) {
-    throw new Error(
-      `browsers and OpenSSL reject a wildcard right under a top-level name (${domain})`,
-    )
-  }
 }
 
 function digestOf(pair: KeyPair): string {
