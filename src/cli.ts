@@ -7,15 +7,24 @@ import { type Mode, resolveConfigPath, resolveSettings } from './config/settings
 import { PorticoError } from './errors.ts'
 import { createLogger, flushLogger } from './observe/log.ts'
 import { createOutputPrinter } from './observe/output.ts'
+import { apiTarget, isOperatorCommand, runOperatorCommand } from './operator.ts'
 import { createPortico, type Portico } from './portico.ts'
 
 const USAGE = `Usage: portico <dev|start> [--config FILE]
+       portico <status|apps|routes> [--api URL]
+       portico <start|stop|restart|reload|logs> <app> [--api URL] [--tail N]
+       portico scale <app> <instances> [--api URL]
 
   dev     run the apps in the config with a local development CA (https://<name>.localhost:8443)
-  start   production mode: certificates from certs/ only
+  start   production mode: certificates from certs/ only (with an <app>: start that app)
+
+Operator commands talk to a running Portico's admin API (default http://127.0.0.1:$PORTICO_API_PORT
+or :8844; the bearer token comes from $PORTICO_API_TOKEN).
 
 Options:
   -c, --config FILE   config file (.ts, .js, .mjs, .json); default $PORTICO_CONFIG or ./apps.config.ts
+      --api URL       admin API base URL for operator commands
+      --tail N        lines for logs (default 100)
   -h, --help          show this help
 `
 
@@ -32,9 +41,25 @@ async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      api: { type: 'string' },
+      tail: { type: 'string' },
+    },
   })
   const command = positionals[0]
+  // `start` alone runs Portico; `start <app>` (like every operator command) asks a running one.
+  if (isOperatorCommand(command) && !(command === 'start' && positionals.length === 1)) {
+    const result = await runOperatorCommand(
+      command,
+      positionals.slice(1),
+      apiTarget(values.api, process.env),
+      Number(values.tail ?? 100),
+    )
+    ;(result.ok ? process.stdout : process.stderr).write(`${result.text}\n`)
+    process.exit(result.ok ? 0 : result.exitCode)
+  }
   if (values.help || (command !== 'dev' && command !== 'start')) {
     process.stdout.write(USAGE)
     process.exit(values.help ? 0 : 2)

@@ -1,17 +1,20 @@
 // The admin API's guards and documents against the real bin: bearer token, the events stream fed by
 // real instance transitions, the OpenAPI document validated against the OpenAPI 3 schema, /metrics.
+import { execFile } from 'node:child_process'
 import { rm } from 'node:fs/promises'
 import path from 'node:path'
+import { promisify } from 'node:util'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { callApi } from '../helpers/api.ts'
 import { request } from '../helpers/http.ts'
-import { ROOT, type RunningPortico, startPortico } from '../helpers/portico.ts'
+import { BIN, ROOT, type RunningPortico, startPortico } from '../helpers/portico.ts'
 import { descendants, isAlive } from '../helpers/processes.ts'
 import { waitFor } from '../helpers/wait.ts'
 
+const exec = promisify(execFile)
 const TOKEN = 'e2e-secret-token-0123456789'
 const auth = { Authorization: `Bearer ${TOKEN}` }
 
@@ -99,6 +102,43 @@ describe('admin API guards (end to end)', () => {
     )
     expect(seen.some((e) => e.type === 'target:down')).toBe(true)
     ws.close()
+  })
+
+  it('drives a running Portico from the portico command (operator commands over the API)', async () => {
+    const api = `http://127.0.0.1:${portico.ports.api}`
+    const run = (args: string[], token = TOKEN) =>
+      exec(process.execPath, [BIN, ...args, '--api', api], {
+        env: { ...process.env, PORTICO_API_TOKEN: token },
+      }).then(
+        (r) => ({ code: 0, out: r.stdout, err: r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({
+          code: e.code,
+          out: e.stdout,
+          err: e.stderr,
+        }),
+      )
+    const status = await run(['status'])
+    expect(status.code).toBe(0)
+    expect(status.out).toContain(`api :${portico.ports.api}`)
+    const apps = await run(['apps'])
+    expect(apps.out).toMatch(/^base {2}base\.localhost\n {2}base#0 +healthy/)
+    const reload = await run(['reload', 'base'])
+    expect(reload.code).toBe(0)
+    const missing = await run(['restart', 'nope'])
+    expect(missing.code).toBe(1)
+    expect(missing.err).toContain('PTC_ERR_APP_NOT_FOUND')
+    const noToken = await run(['apps'], '')
+    expect(noToken.code).toBe(1)
+    expect(noToken.err).toContain('PTC_ERR_UNAUTHORIZED')
+    await waitFor(
+      async () => {
+        const { body } = await callApi<AppView>(portico.ports.api, 'GET', '/apps/base', {
+          headers: auth,
+        })
+        return body.instances?.every((i) => i.state === 'healthy')
+      },
+      { timeoutMs: 20_000, message: 'base is healthy again after the reload' },
+    )
   })
 
   it('serves an OpenAPI 3 document that validates', async () => {
