@@ -2,7 +2,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Target } from '../registry/target.ts'
-import { buildResponseHeaders } from './headers.ts'
+import { buildResponseHeaders, rawHeaderValue } from './headers.ts'
 
 /**
  * How an attempt failed, which decides whether a retry is safe (Caddy's DialError idea in types):
@@ -165,7 +165,7 @@ function relay(
   }
   // With a Content-Length the byte count is known (Node enforces it); only a chunked body needs
   // a counting listener, so most exchanges add none.
-  const length = proxyRes.headers['content-length']
+  const length = rawHeaderValue(proxyRes.rawHeaders, 'content-length')
   if (length !== undefined) relayed.bytes = Number(length) || 0
   else {
     proxyRes.on('data', (chunk: Buffer) => {

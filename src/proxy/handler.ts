@@ -58,7 +58,8 @@ const RETRY_AFTER_NO_TARGET_S = 5
 /** Status logged when the client went away before the response ended (nginx's 499). */
 const CLIENT_CLOSED = 499
 
-function requestIdOf(req: IncomingMessage): string {
+/** requestIdOf keeps a well-formed client X-Request-Id, else makes one; the one id of a request. */
+export function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id']
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
 }
@@ -89,6 +90,37 @@ export function routedHost(req: IncomingMessage): string | null {
   if (req.url === undefined || req.url.charCodeAt(0) !== 47 /* '/' */) return null
   if (hostCount(req.rawHeaders) > 1) return null
   return normalizeHost(req.headers.host)
+}
+
+/** What upstreamHeaders needs besides the request. */
+export interface UpstreamHeaderOptions {
+  route: Route
+  proto: 'http' | 'https'
+  requestId: string
+  clientIp: string
+  trustedProxies: ReadonlySet<string> | undefined
+}
+
+/**
+ * upstreamHeaders returns the header list sent upstream for a request or a WebSocket handshake:
+ * the forwarding headers, the route's headers, the request id, and (for a chunked client body,
+ * which Node has de-chunked and whose Transfer-Encoding is hop-by-hop) `Transfer-Encoding:
+ * chunked` again; without it a GET/DELETE body would reach the upstream as raw bytes after the
+ * head, i.e. as a smuggled second request.
+ */
+export function upstreamHeaders(req: IncomingMessage, options: UpstreamHeaderOptions): string[] {
+  const { route, clientIp } = options
+  const headers = buildRequestHeaders(req.rawHeaders, {
+    clientIp,
+    proto: options.proto,
+    host: req.headers.host ?? route.vHost,
+    requestId: options.requestId,
+    routeHeaders: route.routeHeaders,
+    routeHeaderNames: route.routeHeaderNames,
+    trustForwarded: options.trustedProxies?.has(clientIp) === true,
+  })
+  if (req.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked')
+  return headers
 }
 
 /** tooManyHeaders reports a request with more headers than the edge accepts (answered 431). */
@@ -158,21 +190,15 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
   async function proxy(ex: Exchange): Promise<number> {
     const { req, res, route } = ex
     const body = hasBody(req)
-    const headers = buildRequestHeaders(req.rawHeaders, {
-      clientIp: clientAddress(req.socket.remoteAddress),
-      proto,
-      host: req.headers.host ?? route.vHost,
-      requestId: ex.requestId,
-      routeHeaders: route.routeHeaders,
-      routeHeaderNames: route.routeHeaderNames,
-      trustForwarded: ctx.trustedProxies?.has(clientAddress(req.socket.remoteAddress)) === true,
-    })
-    // Node has de-chunked the client body and Transfer-Encoding is hop-by-hop, so say again how
-    // the body is framed: without it a GET/DELETE/OPTIONS body would reach the upstream as raw
-    // bytes after the head, i.e. as a smuggled second request.
-    if (req.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked')
-    const path = route.rewritePath(req.url ?? '/')
     const clientIp = clientAddress(req.socket.remoteAddress)
+    const headers = upstreamHeaders(req, {
+      route,
+      proto,
+      requestId: ex.requestId,
+      clientIp,
+      trustedProxies: ctx.trustedProxies,
+    })
+    const path = route.rewritePath(req.url ?? '/')
     let tried: Set<Target> | undefined
     for (;;) {
       const target = route.strategy.pick(route.upstream.available(), { clientIp }, tried)

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { buildRequestHeaders, buildResponseHeaders, type ForwardInfo } from './headers.ts'
+import {
+  buildRequestHeaders,
+  buildResponseHeaders,
+  type ForwardInfo,
+  rawHeaderValue,
+} from './headers.ts'
 
 const info: ForwardInfo = {
   clientIp: '127.0.0.1',
@@ -97,9 +102,9 @@ describe('buildRequestHeaders', () => {
     expect(out.get('x-forwarded-for')).toEqual(['1.2.3.4, 127.0.0.1'])
   })
 
-  it('keeps a client X-Request-Id, else sets the generated one', () => {
+  it('sends the request id it is given, replacing any client copy', () => {
     expect(asMap(buildRequestHeaders(['X-Request-Id', 'abc'], info)).get('x-request-id')).toEqual([
-      'abc',
+      'req-1',
     ])
     expect(asMap(buildRequestHeaders([], info)).get('x-request-id')).toEqual(['req-1'])
   })
@@ -125,5 +130,17 @@ describe('buildResponseHeaders', () => {
       'b=2',
     ])
     expect(out).toEqual(['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'])
+  })
+})
+
+describe('rawHeaderValue', () => {
+  it('finds the first value of a header whatever its case, or undefined', () => {
+    expect(
+      rawHeaderValue(
+        ['Content-Type', 'a', 'CONTENT-LENGTH', '12', 'content-length', '13'],
+        'content-length',
+      ),
+    ).toBe('12')
+    expect(rawHeaderValue(['Content-Type', 'a'], 'content-length')).toBeUndefined()
   })
 })

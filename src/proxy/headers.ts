@@ -21,6 +21,8 @@ const OWNED_REQUEST_HEADERS = new Set([
   'x-forwarded-port',
   'x-real-ip',
   'forwarded',
+  // The request's one id is decided once (handler's requestIdOf keeps a well-formed client id).
+  'x-request-id',
   // The edge has already answered `100 Continue` itself; the upstream must not wait for it.
   'expect',
 ])
@@ -65,17 +67,12 @@ export function buildRequestHeaders(rawHeaders: readonly string[], info: Forward
   const named = connectionTokens(rawHeaders)
   const out: string[] = []
   let priorFor: string | undefined
-  let requestId: string | undefined
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string
     const lower = name.toLowerCase()
     const value = rawHeaders[i + 1] as string
     if (lower === 'x-forwarded-for') {
       if (info.trustForwarded) priorFor = priorFor === undefined ? value : `${priorFor}, ${value}`
-      continue
-    }
-    if (lower === 'x-request-id') {
-      requestId ??= value
       continue
     }
     if (
@@ -100,7 +97,7 @@ export function buildRequestHeaders(rawHeaders: readonly string[], info: Forward
     'X-Real-IP',
     info.clientIp,
     'X-Request-Id',
-    requestId ?? info.requestId,
+    info.requestId,
   )
   for (const h of info.routeHeaders) out.push(h)
   return out
@@ -120,6 +117,23 @@ export function buildResponseHeaders(rawHeaders: readonly string[]): string[] {
     out.push(name, rawHeaders[i + 1] as string)
   }
   return out
+}
+
+/**
+ * rawHeaderValue returns the first value of header `lowerName` in a raw list. Reading
+ * `message.headers` instead builds a whole header object per message; the response path needs
+ * one value only.
+ */
+export function rawHeaderValue(
+  rawHeaders: readonly string[],
+  lowerName: string,
+): string | undefined {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName)
+      return rawHeaders[i + 1]
+  }
+  return undefined
 }
 
 /** flattenHeaders turns a route's `headers` record into the flat list ForwardInfo carries. */

@@ -95,6 +95,7 @@ export class EdgeServer {
       table: options.handler.table,
       log: options.log,
       tunnels: this.#tunnels,
+      trustedProxies: options.handler.trustedProxies,
     }
     const upgradeHttps = createUpgradeHandler(upgradeContext, 'https')
     const upgradeHttp = createUpgradeHandler(upgradeContext, 'http')

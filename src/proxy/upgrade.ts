@@ -1,13 +1,12 @@
 /** @module WebSocket upgrades: route by Host, pick a target, tunnel both ways, close both sides together. */
-import { randomUUID } from 'node:crypto'
 import http, { type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_UPSTREAM_TIMEOUT_MS } from '../config/defaults.ts'
 import { errors } from '../errors.ts'
 import type { Logger } from '../observe/log.ts'
 import type { Target } from '../registry/target.ts'
-import { routedHost, tooManyHeaders } from './handler.ts'
-import { buildRequestHeaders, clientAddress } from './headers.ts'
+import { requestIdOf, routedHost, tooManyHeaders, upstreamHeaders } from './handler.ts'
+import { clientAddress } from './headers.ts'
 import type { Route } from './route.ts'
 import type { RouteTable } from './router.ts'
 
@@ -22,10 +21,13 @@ export interface UpgradeContext {
   log: Logger
   /** Open tunnels, so shutdown can close them. */
   tunnels: Set<Duplex>
+  /** Peers whose X-Forwarded-For chain is kept, as for plain requests. */
+  trustedProxies?: ReadonlySet<string> | undefined
 }
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
+  431: 'Request Header Fields Too Large',
   404: 'Not Found',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
@@ -42,21 +44,6 @@ function rejectUpgrade(socket: Duplex, status: number, code: string): void {
 
 function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return req.method === 'GET' && req.headers.upgrade?.toLowerCase() === 'websocket'
-}
-
-/** upgradeHeaders returns the upstream handshake headers: end-to-end ones plus the upgrade pair. */
-function upgradeHeaders(req: IncomingMessage, route: Route, proto: 'http' | 'https'): string[] {
-  const headers = buildRequestHeaders(req.rawHeaders, {
-    clientIp: clientAddress(req.socket.remoteAddress),
-    proto,
-    host: req.headers.host ?? '',
-    requestId: randomUUID(),
-    routeHeaders: route.routeHeaders,
-    routeHeaderNames: route.routeHeaderNames,
-    trustForwarded: false,
-  })
-  headers.push('Connection', 'Upgrade', 'Upgrade', 'websocket')
-  return headers
 }
 
 /**
@@ -87,7 +74,15 @@ export function createUpgradeHandler(ctx: UpgradeContext, proto: 'http' | 'https
     const rejection = await route.admission.acquire(abort.signal)
     if (rejection !== undefined) return rejectUpgrade(socket, 503, errors.PTC_ERR_NO_TARGET.code)
     try {
-      await tunnel({ req, socket, head, route, headers: upgradeHeaders(req, route, proto), ctx })
+      const headers = upstreamHeaders(req, {
+        route,
+        proto,
+        requestId: requestIdOf(req),
+        clientIp: clientAddress(req.socket.remoteAddress),
+        trustedProxies: ctx.trustedProxies,
+      })
+      headers.push('Connection', 'Upgrade', 'Upgrade', 'websocket')
+      await tunnel({ req, socket, head, route, headers, ctx })
     } finally {
       route.admission.release()
     }
