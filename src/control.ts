@@ -17,7 +17,7 @@ import { errors } from './errors.ts'
 import { writeFileAtomic } from './lib/atomic-write.ts'
 import type { Logger } from './observe/log.ts'
 import { backendId } from './proxy/route-table.ts'
-import type { CertStore } from './proxy/tls/cert-store.ts'
+import { type CertStore, expiresSoon } from './proxy/tls/cert-store.ts'
 import { type Registry, upstreamNameForApp, upstreamNameForRoute } from './registry/registry.ts'
 import type { TargetState } from './registry/target.ts'
 import type { Runtime } from './runtime.ts'
@@ -314,10 +314,7 @@ function certFileBase(domain: string): string {
 export function createCertificatesService(deps: ControlDeps): CertificatesService {
   const dir = path.join(deps.stateDir, 'certs')
   return {
-    list: () =>
-      deps.certs
-        .list()
-        .map((c) => ({ ...c, expiresSoon: Date.parse(c.validTo) - Date.now() < 14 * 86_400_000 })),
+    list: () => deps.certs.list().map((c) => ({ ...c, expiresSoon: expiresSoon(c) })),
     add: async (domain, keyPem, certPem) => {
       await deps.certs.setCertificate(domain, keyPem, certPem)
       await mkdir(dir, { recursive: true, mode: 0o700 })

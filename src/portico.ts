@@ -20,11 +20,11 @@ import type { Logger } from './observe/log.ts'
 import type { Tracker } from './observe/tracker.ts'
 import { createUpstreamAgent } from './proxy/forward.ts'
 import { EdgeServer } from './proxy/server.ts'
-import { CertStore } from './proxy/tls/cert-store.ts'
+import { CertStore, daysLeft, expiresSoon } from './proxy/tls/cert-store.ts'
 import { loadOrCreateDevCa } from './proxy/tls/dev-ca.ts'
 import { createSniCallback } from './proxy/tls/sni.ts'
 import { PassiveHealth } from './registry/health/passive.ts'
-import { Registry } from './registry/registry.ts'
+import { appOfUpstream, Registry, upstreamNameForApp } from './registry/registry.ts'
 import type { TransitionListener } from './registry/upstream.ts'
 import { type AppRunner, Runtime } from './runtime.ts'
 import { createStats } from './stats.ts'
@@ -77,9 +77,10 @@ async function stopParts(parts: Parts): Promise<void> {
  */
 function emitTransitions(events: EventBus): TransitionListener {
   return (upstream, target, from, to) => {
-    if (upstream.name.startsWith('app:')) {
+    const app = appOfUpstream(upstream.name)
+    if (app !== undefined) {
       events.emit('instance:state-changed', {
-        app: upstream.name.slice(4),
+        app,
         instance: target.id,
         from,
         to,
@@ -99,7 +100,7 @@ function instanceTraffic(tracker: Tracker, registry: Registry, id: string): Inst
   return {
     totalRequests: stats.totalRequests,
     requestsPerSecond: stats.requestsPerSecond,
-    inFlight: registry.get(`app:${app}`)?.get(id)?.inFlight ?? 0,
+    inFlight: registry.get(upstreamNameForApp(app))?.get(id)?.inFlight ?? 0,
     latencyMs: {
       p50: stats.window.latencyMs.p50,
       p95: stats.window.latencyMs.p95,
@@ -123,14 +124,10 @@ async function reloadConfig(configPath: string, runtime: Runtime, log: Logger): 
   }
 }
 
-/** Certificates expiring within this many days are warned about. */
-const CERT_EXPIRY_WARNING_DAYS = 14
-
 /** reloadCerts re-reads certs/ (last good pair kept) and warns about certificates near expiry. */
 async function reloadCerts(certs: CertStore, log: Logger): Promise<void> {
   try {
     await certs.load()
-    warnExpiring(certs, log)
   } catch (err) {
     log.error({ err }, 'certificates folder could not be read; serving the previous certificates')
   }
@@ -140,14 +137,11 @@ async function reloadCerts(certs: CertStore, log: Logger): Promise<void> {
 /** warnExpiring logs one warning per user certificate that expires within 14 days. */
 export function warnExpiring(certs: CertStore, log: Logger, now = Date.now()): void {
   for (const cert of certs.list()) {
-    if (cert.source === 'dev') continue
-    const days = (Date.parse(cert.validTo) - now) / 86_400_000
-    if (days < CERT_EXPIRY_WARNING_DAYS) {
-      log.warn(
-        { domain: cert.domain, validTo: cert.validTo },
-        `certificate for ${cert.domain} expires in ${Math.floor(days)} day(s)`,
-      )
-    }
+    if (cert.source === 'dev' || !expiresSoon(cert, now)) continue
+    log.warn(
+      { domain: cert.domain, validTo: cert.validTo },
+      `certificate for ${cert.domain} expires in ${daysLeft(cert, now)} day(s)`,
+    )
   }
 }
 

@@ -10,7 +10,7 @@ import type { Route } from './proxy/route.ts'
 import { buildRouteTable, createProbes } from './proxy/route-table.ts'
 import type { RouteTable } from './proxy/router.ts'
 import type { ActiveProbe } from './registry/health/active.ts'
-import type { Registry } from './registry/registry.ts'
+import { type Registry, upstreamNameForRoute } from './registry/registry.ts'
 import { type PersistedState, StateStore } from './state/store.ts'
 
 /** What the Runtime drives on the process side (the Supervisor implements it). */
@@ -197,7 +197,7 @@ export class Runtime {
       )
     }
     for (const route of diff.routes.removed) {
-      if (route.app === undefined) this.#registry.delete(`route:${route.vHost}`)
+      if (route.app === undefined) this.#registry.delete(upstreamNameForRoute(route.vHost))
     }
     for (const [change, routes] of [
       ['added', diff.routes.added],

@@ -59,6 +59,9 @@ export const MAX_CONNECTIONS = 10_000
 /** How long a graceful shutdown waits for in-flight proxy requests, in milliseconds. */
 export const SHUTDOWN_DRAIN_MS = 10_000
 
+/** User certificates expiring within this many days are warned about and flagged in the API. */
+export const CERT_EXPIRY_WARNING_DAYS = 14
+
 /** Leaf certificates for dev hostnames are valid this many days. */
 export const DEV_LEAF_VALIDITY_DAYS = 365
 /** The dev CA is valid this many years. */

@@ -1,9 +1,16 @@
 /** @module Registry: name → Upstream, the live healthy-instance registry shared by supervisor and proxy. */
 import { type TransitionListener, Upstream } from './upstream.ts'
 
+const APP_PREFIX = 'app:'
+
 /** upstreamNameForApp returns the registry key of an app's instances. */
 export function upstreamNameForApp(app: string): string {
-  return `app:${app}`
+  return `${APP_PREFIX}${app}`
+}
+
+/** appOfUpstream returns the app an upstream name belongs to, or undefined for a route's. */
+export function appOfUpstream(name: string): string | undefined {
+  return name.startsWith(APP_PREFIX) ? name.slice(APP_PREFIX.length) : undefined
 }
 
 /** upstreamNameForRoute returns the registry key of a route's static backends. */

@@ -7,7 +7,7 @@ import tls from 'node:tls'
 import { pino } from 'pino'
 import { generate } from 'selfsigned'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CertStore } from './cert-store.ts'
+import { CertStore, daysLeft, expiresSoon } from './cert-store.ts'
 import { type KeyPair, loadOrCreateDevCa } from './dev-ca.ts'
 import { createSniCallback, TLS_SERVER_OPTIONS } from './sni.ts'
 
@@ -399,5 +399,19 @@ describe('CertStore dev leaves and defaults', () => {
     const seen = await handshake(port, 'anything.test', [testCa.certPem])
     expect(seen.error).toBe('DEPTH_ZERO_SELF_SIGNED_CERT')
     expect(await store.defaultKeyPair()).toBe(await store.defaultKeyPair())
+  })
+})
+
+describe('expiry', () => {
+  const now = Date.parse('2026-11-23T00:00:00Z')
+  it('flags a certificate that expires within 14 days, not one that expires later', () => {
+    expect(expiresSoon({ validTo: 'Dec  6 23:00:00 2026 GMT' }, now)).toBe(true)
+    expect(expiresSoon({ validTo: 'Dec  8 00:00:00 2026 GMT' }, now)).toBe(false)
+    expect(expiresSoon({ validTo: 'Nov  1 00:00:00 2026 GMT' }, now)).toBe(true)
+  })
+
+  it('counts whole days left, negative once expired', () => {
+    expect(daysLeft({ validTo: 'Dec  3 12:00:00 2026 GMT' }, now)).toBe(10)
+    expect(daysLeft({ validTo: 'Nov 21 00:00:00 2026 GMT' }, now)).toBe(-2)
   })
 })

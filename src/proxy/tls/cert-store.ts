@@ -5,6 +5,7 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { SecureContext } from 'node:tls'
 import { generate } from 'selfsigned'
+import { CERT_EXPIRY_WARNING_DAYS } from '../../config/defaults.ts'
 import { errors } from '../../errors.ts'
 import type { Logger } from '../../observe/log.ts'
 import { issueLeaf, type KeyPair } from './dev-ca.ts'
@@ -13,6 +14,21 @@ import { normalizeHostname } from './sni.ts'
 
 /** Where an installed certificate came from: a file in certs/, the REST API, or the dev CA. */
 export type CertSource = 'file' | 'api' | 'dev'
+
+const DAY_MS = 86_400_000
+
+/**
+ * daysLeft returns the whole days until a certificate expires (negative once expired); `now`
+ * is injected for tests.
+ */
+export function daysLeft(cert: Pick<CertInfo, 'validTo'>, now = Date.now()): number {
+  return Math.floor((Date.parse(cert.validTo) - now) / DAY_MS)
+}
+
+/** expiresSoon reports a certificate that expires within CERT_EXPIRY_WARNING_DAYS. */
+export function expiresSoon(cert: Pick<CertInfo, 'validTo'>, now = Date.now()): boolean {
+  return Date.parse(cert.validTo) - now < CERT_EXPIRY_WARNING_DAYS * DAY_MS
+}
 
 /** One installed certificate as `list()` reports it. Never carries a key. */
 export interface CertInfo {
