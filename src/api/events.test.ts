@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
+import { completedEvent } from '../../test/helpers/completed.ts'
 import { EventBus } from '../observe/events.ts'
 import { createLogger } from '../observe/log.ts'
 import type { AppsService } from './apps.ts'
@@ -84,10 +85,13 @@ describe('GET /api/v1/events', () => {
     const { app, events } = await setup()
     const all = await connect(app)
     const picked = await connect(app, '?types=request:completed,target:up')
+    events.emit('request:completed', completedEvent())
     events.emit('target:up', { upstream: 'web', target: 'web#0' })
     events.emit('route:changed', { vHost: 'a.test', change: 'added' })
     await vi.waitFor(() => expect(all.frames).toHaveLength(2))
-    expect(picked.frames.map((f) => f.type)).toEqual(['target:up'])
+    await vi.waitFor(() => expect(picked.frames).toHaveLength(2))
+    expect(all.frames.map((f) => f.type)).toEqual(['target:up', 'route:changed'])
+    expect(picked.frames.map((f) => f.type)).toEqual(['request:completed', 'target:up'])
     expect(events.hasListeners('request:completed')).toBe(true)
   })
 
@@ -124,10 +128,12 @@ describe('GET /api/v1/events', () => {
 
   it('closes clients past maxClients with 1013', async () => {
     const { app, events } = await setup({ eventStream: { maxClients: 1 } })
-    await connect(app)
+    const first = await connect(app)
     const second = await connect(app)
     expect(await second.closed).toBe(1013)
     events.emit('config:applied', { summary: 'x' })
+    // The client within the limit keeps streaming.
+    await vi.waitFor(() => expect(first.frames).toHaveLength(1))
     const third = await connect(app)
     expect(await third.closed).toBe(1013)
   })

@@ -122,5 +122,6 @@ describe('metricsPlugin', () => {
     const { app } = await setup()
     const response = await app.inject({ method: 'GET', url: '/api/v1/metrics' })
     expect(response.statusCode).toBe(404)
+    expect((await app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200)
   })
 })

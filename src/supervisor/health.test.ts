@@ -1,6 +1,6 @@
 import http from 'node:http'
 import net from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { probeOnce, waitUntilReady } from './health.ts'
 
 const servers: net.Server[] = []
@@ -60,7 +60,13 @@ describe('waitUntilReady', () => {
 
   it('keeps polling until the instance starts listening', async () => {
     const port = await deadPort()
-    const server = track(net.createServer((s) => s.end()))
+    let accepted = 0
+    const server = track(
+      net.createServer((s) => {
+        accepted++
+        s.end()
+      }),
+    )
     const started = setTimeout(() => void listen(server, port), 150)
     const result = await waitUntilReady({
       host: '127.0.0.1',
@@ -71,6 +77,8 @@ describe('waitUntilReady', () => {
     })
     clearTimeout(started)
     expect(result).toBe('ready')
+    // Ready only because the late listener answered a probe, not at the first try.
+    await vi.waitFor(() => expect(accepted).toBeGreaterThanOrEqual(1))
   })
 
   it('times out when nothing listens', async () => {
@@ -140,6 +148,9 @@ describe('probeOnce', () => {
     const port = await listen(track(net.createServer((socket) => held.push(socket))))
     const t0 = Date.now()
     expect(await probeOnce({ host: '127.0.0.1', port, path: '/' }, 200)).toBe(false)
+    // It connected and waited for an answer that never came (not a refusal).
+    expect(held).toHaveLength(1)
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190)
     expect(Date.now() - t0).toBeLessThan(2000)
     for (const socket of held) socket.destroy()
   })

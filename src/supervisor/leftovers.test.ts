@@ -98,6 +98,9 @@ describe('killLeftovers', () => {
     const leftoverPid = leftover.pid as number
     const strangerPid = stranger.pid as number
     const group = await waitForGroup(leftoverPid, 3)
+    // The group is found by the code under test: pin it, or an empty answer would pass.
+    expect(group).toHaveLength(3)
+    expect(group).toContain(leftoverPid)
     const file = join(dir, 'instances.json')
     await writeInstanceRecords(file, [
       recordOf(leftoverPid, 'ghost', 0),
@@ -111,6 +114,7 @@ describe('killLeftovers', () => {
 
     expect(new Set(killed)).toEqual(new Set(group))
     expect(group.filter(isAlive)).toEqual([])
+    expect(isAlive(leftoverPid)).toBe(false)
     expect(isAlive(strangerPid)).toBe(true)
     expect(await readInstanceRecords(file)).toEqual([])
   })
