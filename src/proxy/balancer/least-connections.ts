@@ -1,5 +1,5 @@
 /** @module LEAST_CONNECTIONS: the target with the fewest requests in flight, ties in turn. */
-import type { Target } from '../../registry/target.ts'
+import { minBy } from './min-by.ts'
 import type { Strategy } from './strategy.ts'
 
 /**
@@ -8,18 +8,5 @@ import type { Strategy } from './strategy.ts'
  * sequential requests still spread across instances.
  */
 export function leastConnections(): Strategy {
-  let offset = 0
-  return {
-    pick(available, _ctx, exclude) {
-      const n = available.length
-      let best: Target | undefined
-      for (let i = 0; i < n; i++) {
-        const target = available[(offset + i) % n] as Target
-        if (exclude?.has(target)) continue
-        if (best === undefined || target.inFlight < best.inFlight) best = target
-      }
-      offset = n === 0 ? 0 : (offset + 1) % n
-      return best
-    },
-  }
+  return minBy((target) => target.inFlight)
 }

@@ -1,5 +1,6 @@
 /** @module LEAST_LATENCY: the target with the lowest average response time, unmeasured first. */
 import type { Target } from '../../registry/target.ts'
+import { minBy } from './min-by.ts'
 import type { Strategy } from './strategy.ts'
 
 // 0.3 weights the newest sample at 30 %: a step change shows half its effect after two samples,
@@ -14,26 +15,7 @@ const DEFAULT_ALPHA = 0.3
  * slower still, so its stale average is only refreshed by other samples (e.g. health probes).
  */
 export function leastLatency(): Strategy {
-  let next = 0
-  return {
-    pick(available, _ctx, exclude) {
-      const n = available.length
-      let best: Target | undefined
-      let bestIndex = 0
-      for (let i = 0; i < n; i++) {
-        const index = (next + i) % n
-        const target = available[index] as Target
-        if (exclude?.has(target)) continue
-        if (best === undefined || target.latencyEwmaMs < best.latencyEwmaMs) {
-          best = target
-          bestIndex = index
-        }
-      }
-      // Start the next scan just past the winner, so equal targets take turns.
-      if (best !== undefined) next = (bestIndex + 1) % n
-      return best
-    },
-  }
+  return minBy((target) => target.latencyEwmaMs)
 }
 
 /**
