@@ -1,11 +1,8 @@
 /** @module The request loop: host → route → admit → pick → forward → retry or fail. */
 import { randomUUID } from 'node:crypto'
-import type { Agent, IncomingMessage, ServerResponse } from 'node:http'
-import {
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_UPSTREAM_TIMEOUT_MS,
-  MAX_HEADER_COUNT,
-} from '../config/defaults.ts'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Dispatcher } from 'undici'
+import { DEFAULT_UPSTREAM_TIMEOUT_MS, MAX_HEADER_COUNT } from '../config/defaults.ts'
 import { errors, type PorticoError } from '../errors.ts'
 import type { EventBus } from '../observe/events.ts'
 import type { Logger } from '../observe/log.ts'
@@ -24,7 +21,8 @@ import type { RouteTable } from './router.ts'
 /** What the handler reads on every request; `table` is swapped whole on a config change. */
 export interface HandlerContext {
   table: () => RouteTable<Route>
-  agent: Agent
+  /** The upstream client (createUpstreamAgent); its connect timeout is set there. */
+  agent: Dispatcher
   log: Logger
   /** Receives `request:completed` for every routed request. */
   events: EventBus
@@ -32,7 +30,6 @@ export interface HandlerContext {
   knownHosts: () => readonly string[]
   /** Counts failed attempts; ejects a target after too many. */
   passive: PassiveHealth
-  connectTimeoutMs?: number
   upstreamTimeoutMs?: number
   /** Peer addresses whose X-Forwarded-For chain is kept (a proxy in front of Portico). */
   trustedProxies?: ReadonlySet<string>
@@ -103,14 +100,14 @@ export interface UpstreamHeaderOptions {
 
 /**
  * upstreamHeaders returns the header list sent upstream for a request or a WebSocket handshake:
- * the forwarding headers, the route's headers, the request id, and (for a chunked client body,
- * which Node has de-chunked and whose Transfer-Encoding is hop-by-hop) `Transfer-Encoding:
- * chunked` again; without it a GET/DELETE body would reach the upstream as raw bytes after the
- * head, i.e. as a smuggled second request.
+ * the client's end-to-end headers, the forwarding headers, the route's headers and the request
+ * id. A client body without Content-Length (Node has de-chunked it; Transfer-Encoding is
+ * hop-by-hop) is re-chunked by the upstream client itself, so a GET/DELETE body can never reach
+ * the upstream as raw bytes after the head, i.e. as a smuggled second request.
  */
 export function upstreamHeaders(req: IncomingMessage, options: UpstreamHeaderOptions): string[] {
   const { route, clientIp } = options
-  const headers = buildRequestHeaders(req.rawHeaders, {
+  return buildRequestHeaders(req.rawHeaders, {
     clientIp,
     proto: options.proto,
     host: req.headers.host ?? route.vHost,
@@ -119,8 +116,6 @@ export function upstreamHeaders(req: IncomingMessage, options: UpstreamHeaderOpt
     routeHeaderNames: route.routeHeaderNames,
     trustForwarded: options.trustedProxies?.has(clientIp) === true,
   })
-  if (req.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked')
-  return headers
 }
 
 /** tooManyHeaders reports a request with more headers than the edge accepts (answered 431). */
@@ -146,7 +141,6 @@ function rejectionError(rejection: Rejection, vHost: string): [PorticoError, num
  * routed request ends with one `request:completed` event and one access-log line.
  */
 export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
-  const connectTimeoutMs = ctx.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
   const upstreamTimeoutMs = ctx.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS
 
   function fail(
@@ -221,7 +215,6 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
         path,
         agent: ctx.agent,
         hasBody: body,
-        connectTimeoutMs,
         upstreamTimeoutMs,
       })
       target.inFlight--

@@ -30,6 +30,8 @@ export class Target {
   readonly id: string
   readonly host: string
   readonly port: number
+  /** `http://host:port`, the origin the upstream client dials (built once, not per request). */
+  readonly origin: string
   weight: number
   #state: TargetState
   /** Requests currently being forwarded to this target (what LEAST_CONNECTIONS really counts). */
@@ -45,6 +47,7 @@ export class Target {
     this.id = init.id
     this.host = init.host
     this.port = init.port
+    this.origin = `http://${this.address()}`
     this.weight = init.weight ?? 1
     this.#state = init.state ?? 'starting'
   }
