@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { closeSync, openSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -88,12 +88,42 @@ function start(
   })
 }
 
+/** treeOf returns `root` and its live descendants (a proxy's workers count as the proxy). */
+async function treeOf(root: number): Promise<number[]> {
+  const parents = new Map<number, number>()
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8')
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const tree = [root]
+  for (let i = 0; i < tree.length; i++) {
+    for (const [pid, parent] of parents) if (parent === tree[i]) tree.push(pid)
+  }
+  return tree
+}
+
+/** procStat sums CPU ticks and peak RSS over the process tree of `pid` (apps excluded: none here). */
 async function procStat(pid: number): Promise<{ cpuTicks: number; rssKb: number }> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const hwm = /VmHWM:\s+(\d+)/.exec(status)
-  return { cpuTicks: Number(fields[11]) + Number(fields[12]), rssKb: Number(hwm?.[1] ?? 0) }
+  let cpuTicks = 0
+  let rssKb = 0
+  for (const member of await treeOf(pid)) {
+    try {
+      const stat = await readFile(`/proc/${member}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const status = await readFile(`/proc/${member}/status`, 'utf8')
+      const hwm = /VmHWM:\s+(\d+)/.exec(status)
+      cpuTicks += Number(fields[11]) + Number(fields[12])
+      rssKb += Number(hwm?.[1] ?? 0)
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return { cpuTicks, rssKb }
 }
 
 function parseLatencyMs(text: string): number {
@@ -139,8 +169,10 @@ async function startPortico(
   dir: string,
   backendPort: number,
   logLevel: string,
+  workers: string,
 ): Promise<{ pid: number; https: number; http: number }> {
-  const config = path.join(dir, `bench-${logLevel}.config.json`)
+  const name = `${logLevel}-${workers}`
+  const config = path.join(dir, `bench-${name}.config.json`)
   await writeFile(
     config,
     JSON.stringify({
@@ -157,7 +189,7 @@ async function startPortico(
   // Logs go to a file, as on a server: a pipe read by this script would spend the same two
   // cores the proxy runs on, and measure the reader as much as Portico.
   const [https, http, api] = [await freePort(), await freePort(), await freePort()]
-  const logFd = openSync(path.join(dir, `portico-${logLevel}.log`), 'a')
+  const logFd = openSync(path.join(dir, `portico-${name}.log`), 'a')
   const child = spawn(
     process.execPath,
     [path.join(ROOT, 'bin/portico.js'), 'start', '--config', config],
@@ -167,9 +199,10 @@ async function startPortico(
         PORTICO_HTTPS_PORT: String(https),
         PORTICO_HTTP_PORT: String(http),
         PORTICO_API_PORT: String(api),
-        PORTICO_STATE_DIR: path.join(dir, `state-${logLevel}`),
-        PORTICO_CERTS_DIR: path.join(dir, `certs-${logLevel}`),
+        PORTICO_STATE_DIR: path.join(dir, `state-${name}`),
+        PORTICO_CERTS_DIR: path.join(dir, `certs-${name}`),
         PORTICO_LOG_LEVEL: logLevel,
+        PORTICO_WORKERS: workers,
       },
       stdio: ['ignore', logFd, logFd],
     },
@@ -185,7 +218,7 @@ async function startNginx(
   dir: string,
   backendPort: number,
   cert: { key: string; cert: string },
-): Promise<number | undefined> {
+): Promise<{ port: number; pid: number } | undefined> {
   if (!(await which('nginx'))) return undefined
   const port = await freePort()
   const conf = path.join(dir, 'nginx.conf')
@@ -200,7 +233,7 @@ http { access_log off; upstream b { server 127.0.0.1:${backendPort}; keepalive 6
   const child = spawn('nginx', ['-c', conf, '-p', dir], { stdio: 'ignore' })
   children.push(child)
   await waitForPort(port)
-  return port
+  return { port, pid: child.pid as number }
 }
 
 /** startCaddy runs Caddy as an equivalent TLS reverse proxy (no admin, no auto-HTTPS, no access log). */
@@ -208,7 +241,7 @@ async function startCaddy(
   dir: string,
   backendPort: number,
   cert: { key: string; cert: string },
-): Promise<number | undefined> {
+): Promise<{ port: number; pid: number } | undefined> {
   if (!(await which('caddy'))) return undefined
   const port = await freePort()
   const conf = path.join(dir, 'Caddyfile')
@@ -222,7 +255,7 @@ async function startCaddy(
   })
   children.push(child)
   await waitForPort(port)
-  return port
+  return { port, pid: child.pid as number }
 }
 
 /** freePort returns a port the kernel just handed out on 127.0.0.1 (bound, then released). */
@@ -265,9 +298,11 @@ async function main(): Promise<void> {
       /listening (\d+)/,
     )
     const backendPort = Number(backend.match[1])
-    const portico = await startPortico(dir, backendPort, 'info')
-    // A second Portico with the access log off measures what logging costs, in the same run.
-    const quiet = await startPortico(dir, backendPort, 'warn')
+    // `portico start` as on a server: an edge worker per core (PORTICO_WORKERS=auto).
+    const portico = await startPortico(dir, backendPort, 'info', 'auto')
+    // The access log off, and the edge in one process, measure what each costs in the same run.
+    const quiet = await startPortico(dir, backendPort, 'warn', 'auto')
+    const single = await startPortico(dir, backendPort, 'info', '1')
     await run('openssl', [
       'req',
       '-x509',
@@ -285,7 +320,7 @@ async function main(): Promise<void> {
       '-subj',
       '/CN=127.0.0.1',
     ])
-    const nginxPort = await startNginx(dir, backendPort, {
+    const nginx = await startNginx(dir, backendPort, {
       key: `${dir}/k.pem`,
       cert: `${dir}/c.pem`,
     })
@@ -299,17 +334,24 @@ async function main(): Promise<void> {
         pid: quiet.pid,
       },
       {
+        name: 'portico https, one process (PORTICO_WORKERS=1)',
+        url: `https://127.0.0.1:${single.https}/`,
+        pid: single.pid,
+      },
+      {
         name: 'portico https 16k',
         url: `https://127.0.0.1:${portico.https}/16k`,
         pid: portico.pid,
       },
     ]
-    if (nginxPort) targets.push({ name: 'nginx https', url: `https://127.0.0.1:${nginxPort}/` })
-    const caddyPort = await startCaddy(dir, backendPort, {
+    if (nginx)
+      targets.push({ name: 'nginx https', url: `https://127.0.0.1:${nginx.port}/`, pid: nginx.pid })
+    const caddy = await startCaddy(dir, backendPort, {
       key: `${dir}/k.pem`,
       cert: `${dir}/c.pem`,
     })
-    if (caddyPort) targets.push({ name: 'caddy https', url: `https://127.0.0.1:${caddyPort}/` })
+    if (caddy)
+      targets.push({ name: 'caddy https', url: `https://127.0.0.1:${caddy.port}/`, pid: caddy.pid })
     const samples = new Map<string, Sample[]>()
     for (let round = 0; round < ROUNDS; round++) {
       for (const target of targets) {

@@ -75,12 +75,11 @@ async function main(argv: string[]): Promise<void> {
   const configPath = resolveConfigPath(values.config, process.env, process.cwd())
   const config = await loadConfig(configPath)
   const settings = resolveSettings(config, configPath, process.env, mode)
-  const log = createLogger({
-    level: settings.logLevel,
-    pretty: mode === 'dev' && process.stdout.isTTY === true,
-  })
+  const prettyLog = mode === 'dev' && process.stdout.isTTY === true
+  const log = createLogger({ level: settings.logLevel, pretty: prettyLog })
   const portico = await createPortico(settings, config, {
     log,
+    prettyLog,
     ...(mode === 'dev' ? { onOutput: createOutputPrinter(process.stdout) } : {}),
   })
   announce(portico, config)

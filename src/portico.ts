@@ -23,9 +23,10 @@ import { EdgeServer } from './proxy/server.ts'
 import { CertStore, daysLeft, expiresSoon } from './proxy/tls/cert-store.ts'
 import { loadOrCreateDevCa } from './proxy/tls/dev-ca.ts'
 import { createSniCallback } from './proxy/tls/sni.ts'
+import { EdgeWorkers } from './proxy/workers/primary.ts'
 import { PassiveHealth } from './registry/health/passive.ts'
 import { appOfUpstream, Registry, upstreamNameForApp } from './registry/registry.ts'
-import type { TransitionListener } from './registry/upstream.ts'
+import type { TransitionListener, Upstream } from './registry/upstream.ts'
 import { type AppRunner, Runtime } from './runtime.ts'
 import { createStats } from './stats.ts'
 import { Supervisor } from './supervisor/supervisor.ts'
@@ -43,6 +44,8 @@ export interface Portico {
 /** Options beyond settings and config. */
 export interface PorticoOptions {
   log: Logger
+  /** The log is human-readable (edge workers write theirs the same way). */
+  prettyLog?: boolean
   /** Receives each line an app instance prints (dev terminal prefixing). */
   onOutput?: (app: string, index: number, stream: 'out' | 'err', line: string) => void
 }
@@ -50,7 +53,8 @@ export interface PorticoOptions {
 /** The parts a running Portico is made of; each is set once it has started. */
 interface Parts {
   stats?: { close: () => void }
-  edge?: EdgeServer
+  /** The in-process EdgeServer, or the edge workers. */
+  edge?: { close: (drainMs: number) => Promise<void> }
   runtime: Runtime
   unwatch?: () => Promise<void>
   api?: FastifyInstance
@@ -173,7 +177,9 @@ export async function createPortico(
   assertSafeBind(settings.apiHost, settings.apiToken)
   await mkdir(settings.stateDir, { recursive: true, mode: 0o700 })
   const events = new EventBus()
-  const registry = new Registry(emitTransitions(events))
+  // Edge workers (if any) subscribe to registry changes once they exist.
+  let onRegistryChange: ((upstream: Upstream) => void) | undefined
+  const registry = new Registry(emitTransitions(events), (upstream) => onRegistryChange?.(upstream))
   const runtime = await Runtime.create({
     file: config,
     registry,
@@ -196,25 +202,58 @@ export async function createPortico(
       log: log.child({ component: 'tls' }),
     })
     await certs.load()
-    parts.edge = new EdgeServer({
-      bind: settings.bind,
-      httpsPort: settings.httpsPort,
-      httpPort: settings.httpPort,
-      httpRedirect: settings.httpRedirect,
-      defaultCert: await certs.defaultKeyPair(),
-      sniCallback: createSniCallback(certs, log.child({ component: 'tls' })),
-      handler: {
-        table,
-        agent: createUpstreamAgent(),
-        log: log.child({ component: 'edge' }),
-        knownHosts: () => (dev ? table().hosts() : []),
-        passive: new PassiveHealth(),
+    const passive = new PassiveHealth()
+    let edgePorts: { https: number; http: number }
+    if (settings.workers > 1) {
+      const workers = await EdgeWorkers.start({
+        count: settings.workers,
+        init: {
+          bind: settings.bind,
+          httpsPort: settings.httpsPort,
+          httpPort: settings.httpPort,
+          httpRedirect: settings.httpRedirect,
+          trustedProxies: config.edge.trustedProxies,
+          listHosts: dev,
+          logLevel: settings.logLevel,
+          prettyLog: options.prettyLog === true,
+        },
+        registry,
+        onRegistryChange: (listener) => {
+          onRegistryChange = listener
+        },
+        config: () => runtime.config(),
+        onConfigChange: (listener) => runtime.onTableChange(listener),
+        passive,
         events,
-        trustedProxies: new Set(config.edge.trustedProxies),
-      },
-      log,
-    })
-    const ports = { ...(await parts.edge.start()), api: 0 }
+        certs,
+        log: log.child({ component: 'edge' }),
+      })
+      runtime.settleWith(() => workers.synced())
+      parts.edge = workers
+      edgePorts = workers.ports
+    } else {
+      const edge = new EdgeServer({
+        bind: settings.bind,
+        httpsPort: settings.httpsPort,
+        httpPort: settings.httpPort,
+        httpRedirect: settings.httpRedirect,
+        defaultCert: await certs.defaultKeyPair(),
+        sniCallback: createSniCallback(certs, log.child({ component: 'tls' })),
+        handler: {
+          table,
+          agent: createUpstreamAgent(),
+          log: log.child({ component: 'edge' }),
+          knownHosts: () => (dev ? table().hosts() : []),
+          passive,
+          events,
+          trustedProxies: new Set(config.edge.trustedProxies),
+        },
+        log,
+      })
+      parts.edge = edge
+      edgePorts = await edge.start()
+    }
+    const ports = { ...edgePorts, api: 0 }
     const control = {
       runtime,
       registry,

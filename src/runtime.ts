@@ -51,6 +51,8 @@ export class Runtime {
   readonly #events: EventBus
   readonly #log: Logger
   #queue: Promise<unknown> = Promise.resolve()
+  #tableListeners = new Set<() => void>()
+  #settle: () => Promise<void> = () => Promise.resolve()
 
   private constructor(
     options: RuntimeOptions,
@@ -93,6 +95,20 @@ export class Runtime {
   /** table returns the live route table (read by the edge on every request). */
   table(): RouteTable<Route> {
     return this.#table
+  }
+
+  /** onTableChange registers a listener called right after the route table is swapped. */
+  onTableChange(listener: () => void): void {
+    this.#tableListeners.add(listener)
+  }
+
+  /**
+   * settleWith sets a step awaited before a change is reported applied: with edge workers, that
+   * every worker has the new state, so a backend removed or marked dead through the API gets no
+   * request once the API has answered.
+   */
+  settleWith(step: () => Promise<void>): void {
+    this.#settle = step
   }
 
   /** config returns the effective config. */
@@ -185,6 +201,7 @@ export class Runtime {
         diff.apps.added.map((app) => this.#try(app.name, () => runner.startApp(app))),
       )
     this.#table = buildRouteTable(next, this.#registry, this.#table)
+    for (const listener of this.#tableListeners) listener()
     this.#restartProbes()
     if (runner) {
       for (const change of diff.apps.changed) {
@@ -206,6 +223,7 @@ export class Runtime {
     ] as const) {
       for (const route of routes) this.#events.emit('route:changed', { vHost: route.vHost, change })
     }
+    await this.#settle()
     const summary = summarizeDiff(diff)
     this.#log.info({ summary }, `config applied: ${summary}`)
     this.#events.emit('config:applied', { summary })

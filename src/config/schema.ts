@@ -302,6 +302,12 @@ export const edgeSchema = z
     portRange: portRangeSchema
       .optional()
       .describe('Ports handed to instances, "LO-HI". Default 21000-21999.'),
+    workers: z
+      .union([z.literal('auto'), positiveInt('a positive integer or "auto"').max(64)])
+      .optional()
+      .describe(
+        'Edge processes: 1 serves in the main process, N > 1 forks N workers, "auto" one per core. Default 1 with `dev`, "auto" with `start`.',
+      ),
     trustedProxies: z
       .array(z.string().regex(/^[0-9a-fA-F:.]+$/, { error: 'expected an IP address' }))
       .default([])

@@ -1,3 +1,4 @@
+import os from 'node:os'
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from './load.ts'
 import { resolveConfigPath, resolveSettings } from './settings.ts'
@@ -57,6 +58,22 @@ describe('resolveSettings', () => {
     expect(() =>
       resolveSettings(config, '/x/a.ts', { PORTICO_PORT_RANGE: '5000-4000' }, 'dev'),
     ).toThrow('PORTICO_PORT_RANGE: expected LO-HI')
+  })
+
+  it('serves in-process in dev and on every core in start unless edge.workers or PORTICO_WORKERS say otherwise', () => {
+    const cores = os.availableParallelism()
+    expect(resolveSettings(config, '/x/a.ts', {}, 'dev').workers).toBe(1)
+    expect(resolveSettings(config, '/x/a.ts', {}, 'start').workers).toBe(cores)
+    const three = parseConfig({ edge: { workers: 3 } }, 'x')
+    expect(resolveSettings(three, '/x/a.ts', {}, 'start').workers).toBe(3)
+    expect(resolveSettings(three, '/x/a.ts', { PORTICO_WORKERS: '2' }, 'dev').workers).toBe(2)
+    expect(resolveSettings(three, '/x/a.ts', { PORTICO_WORKERS: 'auto' }, 'dev').workers).toBe(
+      cores,
+    )
+    expect(() => resolveSettings(config, '/x/a.ts', { PORTICO_WORKERS: '0' }, 'dev')).toThrow(
+      'PORTICO_WORKERS: expected a number from 1 to 64, or "auto", got "0"',
+    )
+    expect(() => parseConfig({ edge: { workers: 'all' } }, 'x')).toThrow('edge.workers')
   })
 
   it('picks --config over PORTICO_CONFIG over ./apps.config.ts', () => {

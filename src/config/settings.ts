@@ -1,4 +1,5 @@
 /** @module Runtime settings: the validated config merged with PORTICO_* environment overrides. */
+import os from 'node:os'
 import path from 'node:path'
 import { errors } from '../errors.ts'
 import { DEFAULT_PORT_RANGE } from './defaults.ts'
@@ -24,6 +25,8 @@ export interface Settings {
   apiToken: string | undefined
   portRange: { from: number; to: number }
   logLevel: string
+  /** Edge processes: 1 serves in the main process; more are node:cluster workers. */
+  workers: number
 }
 
 /** The environment variables that override the config file (each beats it). */
@@ -38,6 +41,7 @@ export const ENV_OVERRIDES = [
   'PORTICO_API_TOKEN',
   'PORTICO_PORT_RANGE',
   'PORTICO_LOG_LEVEL',
+  'PORTICO_WORKERS',
 ] as const
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -77,6 +81,7 @@ export function resolveSettings(
     apiToken: env.PORTICO_API_TOKEN || edge.api.token,
     portRange: portRangeFromEnv(env) ?? edge.portRange ?? { ...DEFAULT_PORT_RANGE },
     logLevel: env.PORTICO_LOG_LEVEL ?? 'info',
+    workers: workerCount(workersFromEnv(env) ?? edge.workers ?? (mode === 'dev' ? 1 : 'auto')),
   }
 }
 
@@ -94,6 +99,21 @@ function portFromEnv(env: Env, name: string): number | undefined {
   if (!/^\d+$/.test(value) || port > 65535)
     throw invalidEnv(name, value, 'a port number from 0 to 65535')
   return port
+}
+
+/** workerCount turns `auto` into the number of cores the process may use. */
+function workerCount(workers: number | 'auto'): number {
+  return workers === 'auto' ? os.availableParallelism() : workers
+}
+
+function workersFromEnv(env: Env): number | 'auto' | undefined {
+  const value = env.PORTICO_WORKERS
+  if (value === undefined || value === '') return undefined
+  if (value === 'auto') return 'auto'
+  const n = Number(value)
+  if (!/^\d+$/.test(value) || n < 1 || n > 64)
+    throw invalidEnv('PORTICO_WORKERS', value, 'a number from 1 to 64, or "auto"')
+  return n
 }
 
 function portRangeFromEnv(env: Env): { from: number; to: number } | undefined {

@@ -52,6 +52,11 @@ export class Admission {
     return this.#queued
   }
 
+  /** The slot and queue limits enforced (a worker's share of the route's, with edge workers). */
+  get limits(): { maxActive: number; maxQueue: number } {
+    return { maxActive: this.#options.maxActive, maxQueue: this.#options.maxQueue }
+  }
+
   /**
    * tryAcquire takes a slot at once if one is free, nobody is queued and a target can serve;
    * it is the allocation-free fast path of the request loop. Returns whether it took a slot.

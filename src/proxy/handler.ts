@@ -6,7 +6,7 @@ import { DEFAULT_UPSTREAM_TIMEOUT_MS, MAX_HEADER_COUNT } from '../config/default
 import { errors, type PorticoError } from '../errors.ts'
 import type { EventBus } from '../observe/events.ts'
 import type { Logger } from '../observe/log.ts'
-import type { PassiveHealth } from '../registry/health/passive.ts'
+import type { PassiveCounter } from '../registry/health/passive.ts'
 import type { Target } from '../registry/target.ts'
 import type { Rejection } from './admission.ts'
 import { recordLatency } from './balancer/least-latency.ts'
@@ -29,7 +29,7 @@ export interface HandlerContext {
   /** Hostnames listed on the 404 page (dev mode); empty to list none. */
   knownHosts: () => readonly string[]
   /** Counts failed attempts; ejects a target after too many. */
-  passive: PassiveHealth
+  passive: PassiveCounter
   upstreamTimeoutMs?: number
   /** Peer addresses whose X-Forwarded-For chain is kept (a proxy in front of Portico). */
   trustedProxies?: ReadonlySet<string>
@@ -220,7 +220,7 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
       target.inFlight--
       if (result.kind === 'responded') {
         ex.bytesOut = result.bytes
-        ctx.passive.countSuccess(target)
+        ctx.passive.countSuccess(route.upstream, target)
         recordLatency(target, Date.now() - attemptStart)
         return result.status
       }

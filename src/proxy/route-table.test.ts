@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../config/load.ts'
 import { Registry } from '../registry/registry.ts'
-import { buildRouteTable } from './route-table.ts'
+import { buildRouteTable, share } from './route-table.ts'
 
 const config = (port: number, headers: Record<string, string> = {}) =>
   parseConfig(
@@ -42,5 +42,27 @@ describe('buildRouteTable', () => {
     for (let i = 0; i < 20; i++)
       table = buildRouteTable(config(1000, { 'X-Rev': String(i) }), registry, table)
     expect(registry.get('route:a.test')?.listenerCount).toBe(1)
+  })
+
+  it("gives each of N edge workers its share of a route's limits, at least one", () => {
+    const limited = parseConfig(
+      {
+        routes: [
+          {
+            vHost: 'a.test',
+            reqActiveLength: 5,
+            reqQueueLength: 1,
+            backends: [{ hostname: '127.0.0.1', port: 1000 }],
+          },
+        ],
+      },
+      'test',
+    )
+    const whole = buildRouteTable(limited, new Registry()).lookup('a.test')
+    const half = buildRouteTable(limited, new Registry(), undefined, { shares: 2 }).lookup('a.test')
+    expect(whole?.admission.limits).toEqual({ maxActive: 5, maxQueue: 1 })
+    expect(half?.admission.limits).toEqual({ maxActive: 3, maxQueue: 1 })
+    expect(share(64, 2)).toBe(32)
+    expect(share(1, 4)).toBe(1)
   })
 })

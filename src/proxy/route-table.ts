@@ -12,6 +12,20 @@ import type { Upstream } from '../registry/upstream.ts'
 import { createRoute, type Route, type RouteInit } from './route.ts'
 import { RouteTable } from './router.ts'
 
+/** Options of buildRouteTable. */
+export interface RouteTableOptions {
+  /**
+   * How many edge processes serve the table (edge workers). Each one's concurrency limit and
+   * queue is its share of the route's: ceil(limit / shares), at least 1.
+   */
+  shares?: number
+}
+
+/** share returns one process's part of a per-route limit split `shares` ways. */
+export function share(limit: number, shares: number): number {
+  return Math.max(1, Math.ceil(limit / shares))
+}
+
 /**
  * buildRouteTable turns the config into a route table: one route per app hostname (targeting the
  * app's upstream) and one per config route (an app or static backends). Static backends are
@@ -23,10 +37,20 @@ export function buildRouteTable(
   config: Config,
   registry: Registry,
   previous?: RouteTable<Route>,
+  options: RouteTableOptions = {},
 ): RouteTable<Route> {
   const table = new RouteTable<Route>()
   const reused = new Set<Route>()
-  const place = (init: RouteInit) => {
+  const shares = options.shares ?? 1
+  const place = (given: RouteInit) => {
+    const init =
+      shares === 1
+        ? given
+        : {
+            ...given,
+            reqActiveLength: share(given.reqActiveLength, shares),
+            reqQueueLength: share(given.reqQueueLength, shares),
+          }
     const key = routeKey(init)
     const old = previous?.lookup(init.vHost)
     if (old !== undefined && old.vHost === init.vHost && old.key === key) {

@@ -1,5 +1,5 @@
 /** @module Registry: name → Upstream, the live healthy-instance registry shared by supervisor and proxy. */
-import { type TransitionListener, Upstream } from './upstream.ts'
+import { type AvailabilityListener, type TransitionListener, Upstream } from './upstream.ts'
 
 const APP_PREFIX = 'app:'
 
@@ -25,17 +25,22 @@ export function upstreamNameForRoute(vHost: string): string {
 export class Registry {
   #upstreams = new Map<string, Upstream>()
   #onTransition: TransitionListener | undefined
+  #onChange: AvailabilityListener | undefined
 
-  /** `onTransition` hears every target state change in every upstream (events, logs). */
-  constructor(onTransition?: TransitionListener) {
+  /**
+   * `onTransition` hears every target state change in every upstream (events, logs); `onChange`
+   * hears every change of any upstream's target set (edge workers mirror the registry with it).
+   */
+  constructor(onTransition?: TransitionListener, onChange?: AvailabilityListener) {
     this.#onTransition = onTransition
+    this.#onChange = onChange
   }
 
   /** upstream returns the upstream with that name, creating it empty on first use. */
   upstream(name: string): Upstream {
     let upstream = this.#upstreams.get(name)
     if (!upstream) {
-      upstream = new Upstream(name, this.#onTransition)
+      upstream = new Upstream(name, this.#onTransition, this.#onChange)
       this.#upstreams.set(name, upstream)
     }
     return upstream

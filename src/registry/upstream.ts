@@ -12,6 +12,16 @@ export type TransitionListener = (
 /** Called after any change that may make a waiting request servable (or hopeless). */
 export type AvailabilityListener = (upstream: Upstream) => void
 
+/** A target as a whole-set replacement describes it (a worker's mirror of the primary's). */
+export interface TargetView {
+  id: string
+  host: string
+  port: number
+  weight: number
+  state: TargetState
+  markedDead: boolean
+}
+
 /**
  * Upstream is a named set of targets. It is the meeting point of the process side and the proxy:
  * the supervisor adds, moves and removes targets; the proxy picks among `available()`.
@@ -24,10 +34,12 @@ export class Upstream {
   #listeners = new Set<AvailabilityListener>()
 
   #onTransition: TransitionListener | undefined
+  #onAnyChange: AvailabilityListener | undefined
 
-  constructor(name: string, onTransition?: TransitionListener) {
+  constructor(name: string, onTransition?: TransitionListener, onAnyChange?: AvailabilityListener) {
     this.name = name
     this.#onTransition = onTransition
+    this.#onAnyChange = onAnyChange
   }
 
   /** targets returns every target in insertion order (a fresh array; not for the hot path). */
@@ -95,6 +107,29 @@ export class Upstream {
     return true
   }
 
+  /**
+   * replace makes the target set exactly `views` in one change: a target whose id and address are
+   * unchanged keeps its object (and its in-flight count, failures and latency), others are new.
+   * Listeners run once, so a waiting request never sees the half-updated set an add-then-remove
+   * sequence would show (nothing available for a moment: a spurious 503).
+   */
+  replace(views: readonly TargetView[]): void {
+    const next = new Map<string, Target>()
+    for (const view of views) {
+      const old = this.#targets.get(view.id)
+      const target =
+        old !== undefined && old.host === view.host && old.port === view.port
+          ? old
+          : new Target({ id: view.id, host: view.host, port: view.port })
+      target.setState(view.state)
+      target.weight = view.weight
+      target.markedDead = view.markedDead
+      next.set(view.id, target)
+    }
+    this.#targets = next
+    this.#changed()
+  }
+
   /** listenerCount is how many change listeners are registered (routes reading this upstream). */
   get listenerCount(): number {
     return this.#listeners.size
@@ -109,5 +144,6 @@ export class Upstream {
   #changed(): void {
     this.#available = [...this.#targets.values()].filter((t) => t.isAvailable())
     for (const listener of this.#listeners) listener(this)
+    this.#onAnyChange?.(this)
   }
 }

@@ -47,3 +47,14 @@ export function descendants(root: number): number[] {
   }
   return out
 }
+
+/** edgeWorkerPids returns the pids of Portico's edge workers: its children running the worker entry. */
+export function edgeWorkerPids(porticoPid: number): number[] {
+  return descendants(porticoPid).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('workers/entry')
+    } catch {
+      return false
+    }
+  })
+}

@@ -113,6 +113,7 @@ export class CertStore {
   #leaves = new Map<string, DevLeaf>()
   #fallback: Promise<Installed> | undefined
   #loading: Promise<void> = Promise.resolve()
+  #listeners = new Set<() => void>()
 
   constructor(options: CertStoreOptions) {
     this.#certsDir = options.certsDir
@@ -131,7 +132,7 @@ export class CertStore {
    * whenever the folder changes; calls run one after another. A missing folder loads nothing.
    */
   load(): Promise<void> {
-    const run = this.#loading.then(() => this.#loadOnce())
+    const run = this.#loading.then(() => this.#loadOnce()).finally(() => this.#changed())
     // The chain must survive a failed scan (e.g. EACCES); that caller still gets the rejection.
     this.#loading = run.catch(() => undefined)
     return run
@@ -145,12 +146,34 @@ export class CertStore {
    * Concurrent calls for one name share a single issuance. Rejects if issuing fails.
    */
   async contextFor(servername: string): Promise<SecureContext | undefined> {
+    return (await this.#installedFor(servername))?.context
+  }
+
+  /** pairFor returns the PEMs behind `contextFor(servername)` (edge workers build their own). */
+  async pairFor(servername: string): Promise<KeyPair | undefined> {
+    return (await this.#installedFor(servername))?.pair
+  }
+
+  /**
+   * onChange registers a listener called after a scan of certsDir and after setCertificate, so
+   * copies of contexts made elsewhere (edge workers) can be dropped. Returns the unsubscribe.
+   */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  async #installedFor(servername: string): Promise<Installed | undefined> {
     const name = normalizeHostname(servername)
     if (name === undefined) return undefined
     const user = this.#userCertFor(name)
-    if (user) return user.context
+    if (user) return user
     if (this.#devCa === undefined || !this.#issueFor(name)) return undefined
-    return (await this.#devLeaf(name, this.#devCa)).context
+    return this.#devLeaf(name, this.#devCa)
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener()
   }
 
   /**
@@ -173,6 +196,7 @@ export class CertStore {
     }
     this.#user.set(name, installed)
     this.#log.info({ domain: name, serialNumber: installed.cert.serialNumber }, 'certificate set')
+    this.#changed()
   }
 
   /** list returns every installed certificate, user ones then dev leaves, never a key. */

@@ -7,6 +7,14 @@ export const PASSIVE_MAX_FAILS = 3
 /** The window failures are counted in, in milliseconds. */
 export const PASSIVE_WINDOW_MS = 10_000
 
+/** What the request path reports to: PassiveHealth itself, or an edge worker's relay to it. */
+export interface PassiveCounter {
+  /** countFailure records one failed attempt; returns true when it ejected the target. */
+  countFailure(upstream: Upstream, target: Target): boolean
+  /** countSuccess records a successful attempt (it clears the target's failures). */
+  countSuccess(upstream: Upstream, target: Target): void
+}
+
 /** Options of PassiveHealth; `now` is injected for tests. */
 export interface PassiveHealthOptions {
   maxFails?: number
@@ -20,7 +28,7 @@ export interface PassiveHealthOptions {
  * until an active probe finds it well again. `countSuccess` forgets its failures. Memory per
  * target is bounded by `maxFails` timestamps.
  */
-export class PassiveHealth {
+export class PassiveHealth implements PassiveCounter {
   #maxFails: number
   #windowMs: number
   #now: () => number
@@ -49,7 +57,7 @@ export class PassiveHealth {
   }
 
   /** countSuccess clears the target's failure history. */
-  countSuccess(target: Target): void {
+  countSuccess(_upstream: Upstream, target: Target): void {
     if (target.fails === 0) return
     target.fails = 0
     this.#failures.delete(target)

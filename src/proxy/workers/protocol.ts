@@ -1,0 +1,74 @@
+/** @module The messages between the primary and its edge workers over node:cluster IPC. */
+import type { Config } from '../../config/schema.ts'
+import type { RequestCompleted } from '../../observe/events.ts'
+import type { TargetView } from '../../registry/upstream.ts'
+import type { KeyPair } from '../tls/dev-ca.ts'
+
+/** An upstream's whole target set, as the primary's registry has it. */
+export interface UpstreamView {
+  name: string
+  targets: TargetView[]
+}
+
+/** What a worker needs to build its listeners (sent once, right after it forks). */
+export interface WorkerInit {
+  type: 'init'
+  bind: string
+  httpsPort: number
+  httpPort: number
+  httpRedirect: boolean
+  trustedProxies: string[]
+  /** List the configured sites on the 404 page (dev mode). */
+  listHosts: boolean
+  /** The certificate for handshakes without SNI (or with an unknown name). */
+  defaultCert: KeyPair
+  logLevel: string
+  prettyLog: boolean
+  /** How many workers share the routes' concurrency limits. */
+  workers: number
+}
+
+/**
+ * A change of the primary's state: the effective config when the route table changed, and the
+ * target sets of the upstreams that changed. `version` grows by one per message; the worker
+ * acknowledges it with `applied`.
+ */
+export interface StateUpdate {
+  type: 'state'
+  version: number
+  config?: Config
+  upstreams: UpstreamView[]
+}
+
+/** The answer to a worker's `sni` question: the pair to serve, or null for the default one. */
+export interface SniAnswer {
+  type: 'sni'
+  id: number
+  pair: KeyPair | null
+}
+
+export type ToWorker =
+  | WorkerInit
+  | StateUpdate
+  | SniAnswer
+  /** Certificates changed: forget the contexts made so far. */
+  | { type: 'certs' }
+  /** Stop accepting, drain for up to `drainMs`, flush, exit. */
+  | { type: 'close'; drainMs: number }
+
+/** In-flight counts as [upstream, target id, target port, count]; only counts above zero. */
+export type InFlightReport = [string, string, number, number][]
+
+export type FromWorker =
+  /** The worker listens for messages (earlier ones would have been lost): send `init`. */
+  | { type: 'ready' }
+  | { type: 'listening'; https: number; http: number }
+  /** State `version` is in use; `inFlight` is the worker's count at that moment. */
+  | { type: 'applied'; version: number; inFlight: InFlightReport }
+  /** The in-flight counts changed since the last report. */
+  | { type: 'load'; inFlight: InFlightReport }
+  /** An attempt to a target failed (`ok: false`) or succeeded after failures (`ok: true`). */
+  | { type: 'passive'; upstream: string; target: string; port: number; ok: boolean }
+  /** Finished requests, for the primary's stats, metrics and event stream. */
+  | { type: 'completed'; records: RequestCompleted[]; dropped: number }
+  | { type: 'sni'; id: number; servername: string }
