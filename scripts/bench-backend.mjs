@@ -1,6 +1,8 @@
-// Benchmark backend: single-process Node http, keep-alive. `/` answers 2 bytes, `/16k` 16 KiB.
+// Benchmark backend: single-process Node http, keep-alive. `/` answers 2 bytes, `/16k` 16 KiB;
+// WebSocket connections get every message echoed back.
 // Listens on 127.0.0.1:$PORT (0 = any free port) and prints `listening <port>`.
 import http from 'node:http'
+import { WebSocketServer } from 'ws'
 
 const small = Buffer.from('ok')
 const large = Buffer.alloc(16 * 1024, 'x')
@@ -10,6 +12,7 @@ const server = http.createServer((req, res) => {
   res.end(body)
 })
 server.keepAliveTimeout = 65_000
+new WebSocketServer({ server }).on('connection', (ws) => ws.on('message', (data) => ws.send(data)))
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   console.log(`listening ${server.address().port}`)
 })

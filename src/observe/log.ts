@@ -62,8 +62,10 @@ export function createLogger(options: LogOptions = {}): Logger {
   }
   // Asynchronous, buffered writes to stdout: the access log is on the request path, and a
   // synchronous write per request costs more than the proxying. flushLogger() runs before exit.
+  // Each write holds whole lines and at most 4 KiB (PIPE_BUF): edge workers share this stdout,
+  // and writes that size are atomic on a pipe, so their lines never interleave.
   return pino(
     { level, redact, base: { pid: process.pid } },
-    pino.destination({ dest: 1, sync: false }),
+    pino.destination({ dest: 1, sync: false, maxWrite: 4096 }),
   )
 }

@@ -33,6 +33,11 @@ export interface HandlerContext {
   upstreamTimeoutMs?: number
   /** Peer addresses whose X-Forwarded-For chain is kept (a proxy in front of Portico). */
   trustedProxies?: ReadonlySet<string>
+  /**
+   * Targets given a request, with their upstream's name: an edge worker reports in-flight
+   * counts from it instead of scanning every target of every route.
+   */
+  busy?: Map<Target, string>
 }
 
 /** The facts one request carries through admission and its attempts. */
@@ -206,6 +211,7 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
       }
       ex.target = target
       target.inFlight++
+      ctx.busy?.set(target, route.upstream.name)
       const attemptStart = Date.now()
       const result = await forward({
         req,

@@ -96,6 +96,7 @@ export class EdgeServer {
       log: options.log,
       tunnels: this.#tunnels,
       trustedProxies: options.handler.trustedProxies,
+      busy: options.handler.busy,
     }
     const upgradeHttps = createUpgradeHandler(upgradeContext, 'https')
     const upgradeHttp = createUpgradeHandler(upgradeContext, 'http')

@@ -23,6 +23,8 @@ export interface UpgradeContext {
   tunnels: Set<Duplex>
   /** Peers whose X-Forwarded-For chain is kept, as for plain requests. */
   trustedProxies?: ReadonlySet<string> | undefined
+  /** Targets given a tunnel, with their upstream's name (HandlerContext.busy). */
+  busy?: Map<Target, string> | undefined
 }
 
 const REASONS: Record<number, string> = {
@@ -169,7 +171,7 @@ function handshake(init: TunnelInit, target: Target): Promise<'done' | 'dial'> {
       )
       if (upstreamHead.length > 0) socket.write(upstreamHead)
       if (head.length > 0) upstream.write(head)
-      join(socket, upstream, target, init.ctx)
+      join(socket, upstream, target, init)
       resolve('done')
     })
     proxyReq.end()
@@ -191,8 +193,10 @@ function rawHeaderLines(raw: readonly string[], close: boolean): string {
 }
 
 /** join pipes the two sockets together and tears both down when either ends, errs or idles. */
-function join(client: Duplex, upstream: Duplex, target: Target, ctx: UpgradeContext): void {
+function join(client: Duplex, upstream: Duplex, target: Target, init: TunnelInit): void {
+  const { ctx } = init
   target.inFlight++
+  ctx.busy?.set(target, init.route.upstream.name)
   ctx.tunnels.add(client)
   let closed = false
   const close = () => {

@@ -10,6 +10,7 @@ import { EventBus, type RequestCompleted } from '../../observe/events.ts'
 import type { Logger } from '../../observe/log.ts'
 import type { PassiveCounter } from '../../registry/health/passive.ts'
 import { Registry } from '../../registry/registry.ts'
+import type { Target } from '../../registry/target.ts'
 import { createUpstreamAgent } from '../forward.ts'
 import type { Route } from '../route.ts'
 import { buildRouteTable } from '../route-table.ts'
@@ -46,6 +47,8 @@ export class EdgeWorker {
   #table = new RouteTable<Route>()
   #config: Config | undefined
   #edge: EdgeServer
+  /** Targets the request path gave a request or a tunnel, with their upstream's name. */
+  #busy = new Map<Target, string>()
   #records: RequestCompleted[] = []
   #dropped = 0
   #pendingSends = 0
@@ -81,6 +84,7 @@ export class EdgeWorker {
         passive: this.#passive,
         events,
         trustedProxies: new Set(init.trustedProxies),
+        busy: this.#busy,
       },
       log,
     })
@@ -194,12 +198,12 @@ export class EdgeWorker {
     })
   }
 
+  /** The targets with requests in flight; the others leave the busy map once reported idle. */
   #inFlight(): InFlightReport {
     const report: InFlightReport = []
-    for (const name of this.#registry.names()) {
-      for (const target of this.#registry.get(name)?.targets() ?? []) {
-        if (target.inFlight > 0) report.push([name, target.id, target.port, target.inFlight])
-      }
+    for (const [target, upstream] of this.#busy) {
+      if (target.inFlight > 0) report.push([upstream, target.id, target.port, target.inFlight])
+      else this.#busy.delete(target)
     }
     return report
   }
