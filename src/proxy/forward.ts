@@ -186,6 +186,8 @@ class Relay implements Dispatcher.DispatchHandler {
  * written to the client, so the caller may retry or answer with an error page.
  */
 export function forward(attempt: Attempt): Promise<AttemptResult> {
+  // The client may have gone while the previous attempt failed: its 'close' has fired already.
+  if (attempt.res.destroyed) return Promise.resolve({ kind: 'aborted' })
   return new Promise((resolve) => {
     const { req, target } = attempt
     attempt.agent.dispatch(

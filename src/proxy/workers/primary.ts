@@ -200,6 +200,13 @@ export class EdgeWorkers {
       listening: false,
     }
     this.#slots.add(slot)
+    // A failed IPC write is an 'error' event; unhandled it would take the primary down.
+    worker.on('error', (err) => this.#o.log.warn({ err }, 'edge worker IPC error'))
+    // A worker that never listens (stuck at start) is killed; its exit forks another.
+    const watchdog = setTimeout(() => {
+      if (!slot.listening) worker.process.kill('SIGKILL')
+    }, START_TIMEOUT_MS)
+    watchdog.unref()
     const listening = new Promise<{ https: number; http: number }>((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {
         if (message.type === 'ready') {
@@ -212,10 +219,12 @@ export class EdgeWorkers {
           this.#sendTo(slot, this.#update(true))
         } else if (message.type === 'listening') {
           slot.listening = true
+          clearTimeout(watchdog)
           resolve({ https: message.https, http: message.http })
         } else this.#receive(slot, message)
       })
       worker.once('exit', (code, signal) => {
+        clearTimeout(watchdog)
         reject(new Error(`edge worker exited before listening (${signal ?? code})`))
         this.#exited(slot, code, signal)
       })
@@ -261,8 +270,8 @@ export class EdgeWorkers {
           )
         return
       case 'sni':
-        void this.#sni(message.servername).then((pair) =>
-          this.#sendTo(slot, { type: 'sni', id: message.id, pair }),
+        void this.#sni(message.servername).then((answer) =>
+          this.#sendTo(slot, { type: 'sni', id: message.id, ...answer }),
         )
         return
       default:
@@ -283,15 +292,16 @@ export class EdgeWorkers {
     else this.#o.passive.countFailure(found[0], found[1])
   }
 
-  async #sni(servername: string): Promise<KeyPair | null> {
+  /** The pair for an SNI name; null means "serve your default" (no certificate for it). */
+  async #sni(servername: string): Promise<{ pair: KeyPair | null; failed: boolean }> {
     try {
-      return (await this.#o.certs.pairFor(servername)) ?? (await this.#o.certs.defaultKeyPair())
+      return { pair: (await this.#o.certs.pairFor(servername)) ?? null, failed: false }
     } catch (err) {
       this.#o.log.warn(
         { err, servername },
         'TLS: no certificate for this name, serving the default',
       )
-      return null
+      return { pair: null, failed: true }
     }
   }
 
@@ -301,7 +311,8 @@ export class EdgeWorkers {
     for (const [upstream, id, port, count] of report) {
       const found = this.#target(upstream, id, port)
       if (!found) continue
-      slot.inFlight.set(found[1], count)
+      // Two objects of one worker can share id and port (a target removed and added again).
+      slot.inFlight.set(found[1], (slot.inFlight.get(found[1]) ?? 0) + count)
       touched.push(found[1])
     }
     this.#recount([...touched, ...this.#leftAt.keys()])

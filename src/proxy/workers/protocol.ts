@@ -40,11 +40,15 @@ export interface StateUpdate {
   upstreams: UpstreamView[]
 }
 
-/** The answer to a worker's `sni` question: the pair to serve, or null for the default one. */
+/**
+ * The answer to a worker's `sni` question: the pair to serve, or null for the worker's default
+ * one; `failed` when the primary could not tell (then the worker asks again next time).
+ */
 export interface SniAnswer {
   type: 'sni'
   id: number
   pair: KeyPair | null
+  failed: boolean
 }
 
 export type ToWorker =

@@ -30,6 +30,8 @@ const MAX_BUFFERED = 10_000
 const MAX_PENDING_SENDS = 8
 /** SNI names whose contexts are kept; the oldest is forgotten past this. */
 const MAX_SNI_CONTEXTS = 1_000
+/** A question about an SNI name not answered within this long gets the default certificate. */
+const SNI_ANSWER_TIMEOUT_MS = 5_000
 
 /** send hands a message to the primary; `done` runs once it is written. */
 export type SendToPrimary = (message: FromWorker, done?: () => void) => void
@@ -55,7 +57,7 @@ export class EdgeWorker {
   #lastLoad = '[]'
   #timer: NodeJS.Timeout | undefined
   #contexts = new Map<string, Promise<SecureContext | undefined>>()
-  #sniWaiters = new Map<number, (pair: KeyPair | null) => void>()
+  #sniWaiters = new Map<number, (answer: { pair: KeyPair | null; failed: boolean }) => void>()
   #nextSniId = 0
   #firstState: Promise<void>
   #stateArrived: () => void = () => undefined
@@ -108,7 +110,7 @@ export class EdgeWorker {
       case 'sni': {
         const waiter = this.#sniWaiters.get(message.id)
         this.#sniWaiters.delete(message.id)
-        waiter?.(message.pair)
+        waiter?.(message)
         return
       }
       case 'certs':
@@ -123,12 +125,16 @@ export class EdgeWorker {
   async close(drainMs: number): Promise<void> {
     await this.#edge.close(drainMs)
     clearInterval(this.#timer)
-    this.#report()
-    while (this.#pendingSends > 0) await new Promise((r) => setTimeout(r, 5))
+    do {
+      this.#report()
+      while (this.#pendingSends > 0) await new Promise((r) => setTimeout(r, 5))
+    } while (this.#records.length > 0 || this.#dropped > 0)
   }
 
   #apply(update: StateUpdate): void {
     if (update.config !== undefined) {
+      // Which names get a dev certificate depends on the routes: ask again after a change.
+      this.#contexts.clear()
       this.#config = update.config
       this.#table = buildRouteTable(update.config, this.#registry, this.#table, {
         shares: this.#init.workers,
@@ -216,7 +222,11 @@ export class EdgeWorker {
       return
     }
     let context = this.#contexts.get(name)
-    if (context === undefined) {
+    if (context !== undefined) {
+      // Most recently used last, so a flood of new names evicts them before the busy ones.
+      this.#contexts.delete(name)
+      this.#contexts.set(name, context)
+    } else {
       context = this.#contextFromPrimary(name)
       this.#contexts.set(name, context)
       if (this.#contexts.size > MAX_SNI_CONTEXTS) {
@@ -228,12 +238,24 @@ export class EdgeWorker {
   }
 
   #contextFromPrimary(name: string): Promise<SecureContext | undefined> {
-    return new Promise((resolve) => {
+    const promise = new Promise<SecureContext | undefined>((resolve) => {
       const id = this.#nextSniId++
-      this.#sniWaiters.set(id, (pair) => {
+      const forget = () => {
+        // Only this question's entry: a newer one may have replaced it meanwhile.
+        if (this.#contexts.get(name) === promise) this.#contexts.delete(name)
+      }
+      const timer = setTimeout(() => {
+        this.#sniWaiters.delete(id)
+        forget()
+        resolve(undefined)
+      }, SNI_ANSWER_TIMEOUT_MS)
+      timer.unref()
+      this.#sniWaiters.set(id, ({ pair, failed }) => {
+        clearTimeout(timer)
         if (pair === null) {
-          // Not cached: the next handshake asks again (the primary may have a pair by then).
-          this.#contexts.delete(name)
+          // No certificate for the name: the default is served, and that answer is kept until
+          // certificates or routes change. A failed lookup is asked again next time.
+          if (failed) forget()
           return resolve(undefined)
         }
         try {
@@ -249,11 +271,12 @@ export class EdgeWorker {
             { err, servername: name },
             'TLS: unusable certificate, serving the default',
           )
-          this.#contexts.delete(name)
+          forget()
           resolve(undefined)
         }
       })
       this.#send({ type: 'sni', id, servername: name })
     })
+    return promise
   }
 }
