@@ -107,7 +107,16 @@ async function tunnel(init: TunnelInit): Promise<void> {
   for (let attempt = 0; attempt <= MAX_UPGRADE_RETRIES; attempt++) {
     const target = init.route.strategy.pick(init.route.upstream.available(), { clientIp }, tried)
     if (target === undefined) break
-    const outcome = await handshake(init, target)
+    // The handshake counts as a request in flight, so a drain waits for it too (join() counts
+    // the tunnel itself once it is up).
+    target.inFlight++
+    init.ctx.busy?.set(target, init.route.upstream.name)
+    let outcome: 'done' | 'dial'
+    try {
+      outcome = await handshake(init, target)
+    } finally {
+      target.inFlight--
+    }
     if (outcome !== 'dial') return
     tried.add(target)
   }

@@ -173,7 +173,13 @@ describe('edge WebSockets', () => {
       ),
     )
     socket.on('error', () => undefined)
-    setTimeout(() => socket.resetAndDestroy(), 100)
+    // While the upstream has not answered, the handshake counts as in flight: a drain waits.
+    const answeredWhenCounted = await waitFor(
+      () => (target?.inFlight === 1 ? { answered: slowAnswered } : undefined),
+      { message: 'the pending handshake counts as a request in flight' },
+    )
+    expect(answeredWhenCounted.answered).toBe(0)
+    socket.resetAndDestroy()
     await waitFor(() => slowAnswered === 1, { message: 'the upstream answered the slow handshake' })
     await waitFor(() => serverSockets.size === 0 && target?.inFlight === 0, {
       message: 'upstream side closed, inFlight back to 0',
