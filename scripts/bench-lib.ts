@@ -101,9 +101,9 @@ export async function procStat(
       const stat = await readFile(`/proc/${member}/stat`, 'utf8')
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
       const status = await readFile(`/proc/${member}/status`, 'utf8')
-      const hwm = new RegExp(`${memory}:\\s+(\\d+)`).exec(status)
+      const found = new RegExp(`${memory}:\\s+(\\d+)`).exec(status)
       cpuTicks += Number(fields[11]) + Number(fields[12])
-      rssKb += Number(hwm?.[1] ?? 0)
+      rssKb += Number(found?.[1] ?? 0)
     } catch {
       // Gone meanwhile.
     }

@@ -5,7 +5,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import type { TLSSocket } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { callApi } from '../helpers/api.ts'
 import { type Backend, startBackend } from '../helpers/backend.ts'
@@ -106,31 +105,8 @@ describe('edge workers (PORTICO_WORKERS=2)', () => {
     expect(workers).toHaveLength(2)
     const before = (await api<{ global: { totalRequests: number } }>('GET', '/stats')).body
     // A new connection per request: the primary deals connections to the workers in turn.
-    for (let i = 0; i < 12; i++) {
-      const res = await request({
-        port: portico.ports.https,
-        host: 'slow.localhost',
-        ca,
-      })
-      expect(res.status).toBe(200)
-    }
-    const certificate = await new Promise<string>((resolve, reject) => {
-      import('node:https').then(({ default: https }) => {
-        const req = https.get({
-          host: '127.0.0.1',
-          port: portico.ports.https,
-          servername: 'slow.localhost',
-          headers: { Host: 'slow.localhost' },
-          ca,
-          agent: false,
-        })
-        req.on('response', (res) => {
-          resolve((res.socket as TLSSocket).getPeerCertificate().subjectaltname ?? '')
-          res.resume()
-        })
-        req.on('error', reject)
-      }, reject)
-    })
+    for (let i = 0; i < 12; i++) expect((await get('slow.localhost')).status).toBe(200)
+    const certificate = (await get('slow.localhost')).subjectAltName
     expect(certificate).toContain('DNS:slow.localhost')
     const logged = await waitFor(() => {
       const pids = accessLogPids(portico)
@@ -202,7 +178,6 @@ describe('edge workers (PORTICO_WORKERS=2)', () => {
     expect(now).toContain(survivor)
     for (const pid of now) seen.add(pid)
     // The replacement serves too: new connections reach both workers again.
-    const before = accessLogPids(portico)
     const replacement = now.find((pid) => pid !== survivor) as number
     await waitFor(
       async () => {
@@ -211,6 +186,5 @@ describe('edge workers (PORTICO_WORKERS=2)', () => {
       },
       { timeoutMs: 20_000, message: 'the new worker serves' },
     )
-    expect(before.has(replacement)).toBe(false)
   })
 })

@@ -25,6 +25,8 @@ export interface Response {
   body: string
   /** For TLS: the peer certificate's serial number. */
   serialNumber?: string
+  /** For TLS: the peer certificate's subjectAltName (`DNS:a.test, …`). */
+  subjectAltName?: string
 }
 
 /** request sends one request and resolves with the whole response; rejects on socket errors. */
@@ -61,6 +63,7 @@ export function request(options: RequestOptions): Promise<Response> {
           rawHeaders: res.rawHeaders,
           body: Buffer.concat(chunks).toString('utf8'),
           ...(cert?.serialNumber ? { serialNumber: cert.serialNumber } : {}),
+          ...(cert?.subjectaltname ? { subjectAltName: cert.subjectaltname } : {}),
         })
       })
     })

@@ -141,11 +141,6 @@ export class EdgeWorkers {
     return this.#ports
   }
 
-  /** pids of the running workers (for status and tests). */
-  pids(): number[] {
-    return [...this.#slots].flatMap((s) => (s.worker.process.pid ? [s.worker.process.pid] : []))
-  }
-
   async #start(): Promise<void> {
     const { certs } = this.#o
     this.#defaultCert = await certs.defaultKeyPair()
@@ -160,16 +155,9 @@ export class EdgeWorkers {
       this.#schedulePush()
     })
     certs.onChange(() => this.#broadcast({ type: 'certs' }))
-    const listening = Array.from({ length: this.#o.count }, () => this.#fork())
-    this.#ports = await Promise.race([
-      Promise.all(listening).then((all) => all[0] as { https: number; http: number }),
-      new Promise<never>((_, reject) =>
-        setTimeout(
-          () => reject(new Error('edge workers did not start listening')),
-          START_TIMEOUT_MS,
-        ).unref(),
-      ),
-    ])
+    // A worker that does not listen in time is killed by its fork's watchdog, which rejects.
+    const listening = await Promise.all(Array.from({ length: this.#o.count }, () => this.#fork()))
+    this.#ports = listening[0]
   }
 
   /** close stops accepting in every worker, lets them drain for `drainMs`, and waits for exits. */
@@ -384,12 +372,10 @@ export class EdgeWorkers {
         if (upstream) upstreams.push(upstream)
       }
     } else upstreams.push(...this.#dirty)
+    // A new worker's full state carries the current version: the others have it already.
     if (!full) {
       this.#dirty.clear()
       this.#configDirty = false
-    }
-    // A new worker's full state carries the current version: the others have it already.
-    if (!full) {
       this.#version++
       for (const upstream of upstreams) this.#markLeft(upstream, this.#version)
     }

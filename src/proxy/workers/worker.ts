@@ -5,12 +5,12 @@
  * stats, in-flight counts for drains).
  */
 import tls, { type SecureContext } from 'node:tls'
-import type { Config } from '../../config/schema.ts'
 import { EventBus, type RequestCompleted } from '../../observe/events.ts'
 import type { Logger } from '../../observe/log.ts'
 import type { PassiveCounter } from '../../registry/health/passive.ts'
 import { Registry } from '../../registry/registry.ts'
 import type { Target } from '../../registry/target.ts'
+import type { Upstream } from '../../registry/upstream.ts'
 import { createUpstreamAgent } from '../forward.ts'
 import type { Route } from '../route.ts'
 import { buildRouteTable } from '../route-table.ts'
@@ -47,7 +47,6 @@ export class EdgeWorker {
   #log: Logger
   #registry = new Registry()
   #table = new RouteTable<Route>()
-  #config: Config | undefined
   #edge: EdgeServer
   /** Targets the request path gave a request or a tunnel, with their upstream's name. */
   #busy = new Map<Target, string>()
@@ -135,13 +134,13 @@ export class EdgeWorker {
     if (update.config !== undefined) {
       // Which names get a dev certificate depends on the routes: ask again after a change.
       this.#contexts.clear()
-      this.#config = update.config
       this.#table = buildRouteTable(update.config, this.#registry, this.#table, {
         shares: this.#init.workers,
       })
     }
     for (const view of update.upstreams) this.#registry.upstream(view.name).replace(view.targets)
-    if (this.#config !== undefined) this.#stateArrived()
+    // The first state always carries the config (a new worker gets everything).
+    if (update.config !== undefined) this.#stateArrived()
     const inFlight = this.#inFlight()
     this.#lastLoad = JSON.stringify(inFlight)
     this.#send({ type: 'applied', version: update.version, inFlight })
@@ -151,26 +150,19 @@ export class EdgeWorker {
   #passive: PassiveCounter = {
     countFailure: (upstream, target) => {
       target.fails++
-      this.#send({
-        type: 'passive',
-        upstream: upstream.name,
-        target: target.id,
-        port: target.port,
-        ok: false,
-      })
+      this.#relayPassive(upstream, target, false)
       return false
     },
     countSuccess: (upstream, target) => {
       if (target.fails === 0) return
       target.fails = 0
-      this.#send({
-        type: 'passive',
-        upstream: upstream.name,
-        target: target.id,
-        port: target.port,
-        ok: true,
-      })
+      this.#relayPassive(upstream, target, true)
     },
+  }
+
+  #relayPassive(upstream: Upstream, target: Target, ok: boolean): void {
+    const { id, port } = target
+    this.#send({ type: 'passive', upstream: upstream.name, target: id, port, ok })
   }
 
   #record(record: RequestCompleted): void {
