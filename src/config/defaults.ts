@@ -46,6 +46,26 @@ export const CLIENT_REQUEST_TIMEOUT_MS = 60_000
 export const CLIENT_KEEP_ALIVE_TIMEOUT_MS = 30_000
 /** How often Node checks the two timeouts above, in milliseconds (its default 30 s makes them late). */
 export const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000
+/**
+ * A client that takes none of a response for this long is cut off, in milliseconds (nginx
+ * `send_timeout`): a slow reader cannot hold its slot and the upstream connection for ever.
+ */
+export const CLIENT_SEND_TIMEOUT_MS = 60_000
+/**
+ * Request bodies up to this size are read completely before the request takes a route slot, in
+ * bytes (nginx buffers request bodies for the same reason): a slow upload of a small body holds
+ * memory, never the route's capacity.
+ */
+export const BODY_PREREAD_MAX_BYTES = 64 * 1024
+/** Memory one edge process may spend on bodies read before admission, in bytes. */
+export const BODY_PREREAD_BUDGET_BYTES = 32 * 1024 * 1024
+/**
+ * Slowest upload accepted while a request holds a slot, in bytes per second averaged since it
+ * was admitted, after a grace period (Apache mod_reqtimeout's MinRate idea).
+ */
+export const MIN_UPLOAD_BYTES_PER_S = 1024
+/** The grace period before the minimum upload rate applies, in milliseconds. */
+export const UPLOAD_GRACE_MS = 10_000
 /** TLS handshakes must finish within this, in milliseconds (Node's default is 120 s). */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000
 /** Largest request head accepted, in bytes; larger gets 431. */

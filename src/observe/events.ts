@@ -21,6 +21,8 @@ export interface RequestCompleted {
   retries: number
   bytesIn: number
   bytesOut: number
+  /** Set when Portico cut the client off for being too slow (it is also counted in metrics). */
+  cutOff?: 'slow-upload' | 'slow-read'
 }
 
 /** Event names and payloads. Names are `part:past-tense`; emit on transitions only. */

@@ -154,6 +154,8 @@ function renderInstances(out: string[], instances: ReturnType<GaugeSource['insta
  *   1xx…5xx or 499 for a client that went away; `target=""` when no target answered);
  * - `portico_request_duration_seconds{route}` histogram (`le` = DURATION_BUCKETS_SECONDS, +Inf);
  * - `portico_retries_total{route}`, `portico_response_bytes_total{route}` counters;
+ * - `portico_slow_clients_closed_total{reason}` counter: clients cut off for a slow upload
+ *   (`slow-upload`) or for not reading their response (`slow-read`);
  * - route gauges (active, queued, healthy targets, targets), `portico_instance_state`,
  *   `portico_instance_restarts_total` and process/Node.js metrics.
  *
@@ -168,6 +170,7 @@ export class Metrics {
   #routes = new Map<string, RouteSeries>()
   #labelSets = 0
   #maxLabelSets: number
+  #slowClients = { 'slow-upload': 0, 'slow-read': 0 }
   #loopDelay: IntervalHistogram
   #unsubscribe: () => void
 
@@ -206,6 +209,7 @@ export class Metrics {
     route.count++
     route.retries += event.retries
     route.responseBytes += event.bytesOut
+    if (event.cutOff !== undefined) this.#slowClients[event.cutOff]++
   }
 
   #route(name: string): RouteSeries {
@@ -270,6 +274,10 @@ export class Metrics {
     const bytes = 'portico_response_bytes_total'
     header(out, bytes, 'counter', 'Response body bytes sent to clients, by route.')
     for (const r of this.#routes.values()) sample(out, bytes, r.label, r.responseBytes)
+    const slow = 'portico_slow_clients_closed_total'
+    header(out, slow, 'counter', 'Clients cut off for uploading or reading too slowly, by reason.')
+    for (const [reason, count] of Object.entries(this.#slowClients))
+      sample(out, slow, label('reason', reason), count)
   }
 
   #renderProcess(out: string[]): void {

@@ -138,3 +138,78 @@ describe('Admission', () => {
     expect(admission.queued).toBe(0)
   })
 })
+
+describe('Admission between clients', () => {
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+
+  const a = { client: 'a', upload: false }
+  const b = { client: 'b', upload: false }
+  const aUpload = { client: 'a', upload: true }
+
+  it('lets a client alone use every slot and queue place', () => {
+    const { admission } = make({ maxActive: 4, maxQueue: 4 })
+    for (let i = 0; i < 4; i++) expect(admission.acquire(undefined, a)).toBeUndefined()
+    for (let i = 0; i < 4; i++) expect(admission.acquire(undefined, a)).toBeInstanceOf(Promise)
+    expect(admission.acquire(undefined, a)).toBe('full')
+    expect(admission.clientLimits).toEqual({ maxActive: 2, maxQueue: 2 })
+  })
+
+  it('admits a waiter of a client under its share before earlier waiters of one over it', async () => {
+    const { admission } = make({ maxActive: 2, maxQueue: 4 })
+    void admission.acquire(undefined, a)
+    void admission.acquire(undefined, a)
+    const log: (Rejection | 'granted')[] = []
+    track(admission.acquire(undefined, a), log)
+    const order: string[] = []
+    void Promise.resolve(admission.acquire(undefined, a)).then(() => order.push('a'))
+    void Promise.resolve(admission.acquire(undefined, b)).then(() => order.push('b'))
+    admission.release(a)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(order).toEqual(['b'])
+    admission.release(a)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(log).toEqual(['granted'])
+  })
+
+  it('gives a newcomer under its share the place of the newest waiter of the client over it', async () => {
+    const { admission } = make({ maxActive: 1, maxQueue: 4 })
+    void admission.acquire(undefined, a)
+    const log: (Rejection | 'granted')[] = []
+    for (let i = 0; i < 4; i++) track(admission.acquire(undefined, a), log)
+    const b1 = admission.acquire(undefined, b)
+    expect(b1).toBeInstanceOf(Promise)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(log).toEqual(['full'])
+    // b holds no more than its share of the queue: a newcomer of b is refused, a's are kept.
+    void admission.acquire(undefined, b)
+    expect(admission.acquire(undefined, b)).toBe('full')
+    expect(admission.queued).toBe(4)
+  })
+
+  it('holds streaming uploads of one client to its share even when slots are free', async () => {
+    const { admission } = make({ maxActive: 4, maxQueue: 4 })
+    expect(admission.acquire(undefined, aUpload)).toBeUndefined()
+    expect(admission.acquire(undefined, aUpload)).toBeUndefined()
+    const log: (Rejection | 'granted')[] = []
+    track(admission.acquire(undefined, aUpload), log)
+    expect(admission.acquire(undefined, a)).toBeInstanceOf(Promise)
+    await vi.advanceTimersByTimeAsync(0)
+    // The plain request passed the held-back upload; the upload waits for a's own uploads.
+    expect(admission.active).toBe(3)
+    expect(log).toEqual([])
+    admission.release(aUpload)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(log).toEqual(['granted'])
+    expect(admission.clients).toBe(1)
+  })
+
+  it('forgets a client once it holds nothing', () => {
+    const { admission } = make({ maxActive: 4, maxQueue: 4 })
+    void admission.acquire(undefined, a)
+    void admission.acquire(undefined, b)
+    admission.release(a)
+    admission.release(b)
+    expect(admission.clients).toBe(0)
+  })
+})

@@ -1,8 +1,9 @@
 /** @module One attempt to forward one request to one Target; reports how it failed, if it did. */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
 import { Agent, type Dispatcher } from 'undici'
-import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/defaults.ts'
+import { CLIENT_SEND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS } from '../config/defaults.ts'
 import type { Target } from '../registry/target.ts'
+import type { Exchange, ExchangeEnd } from './exchange.ts'
 import { buildResponseHeaders, rawHeaderValue } from './headers.ts'
 
 /**
@@ -19,22 +20,23 @@ export type Failure = 'dial' | 'reset' | 'sent' | 'timeout'
 export type AttemptResult =
   | { kind: 'responded'; status: number; bytes: number }
   | { kind: 'failed'; failure: Failure; error: Error }
-  /** The client went away; nothing more to do. */
+  /** The client went away (or was cut off for not reading); nothing more to do. */
   | { kind: 'aborted' }
 
 /** Everything one attempt needs (an options object instead of a long parameter list). */
 export interface Attempt {
-  req: IncomingMessage
-  res: ServerResponse
+  exchange: Exchange
   target: Target
   /** Flat raw header list for the upstream request. */
   headers: string[]
   /** Path and query to request upstream. */
   path: string
   agent: Dispatcher
-  /** Whether the client request has a body to stream. */
-  hasBody: boolean
+  /** The request body to send: null for none (see `requestBody` in upload.ts). */
+  body: Buffer | Readable | null
   upstreamTimeoutMs: number
+  /** How long the client may leave a response unread before it is cut off, in milliseconds. */
+  sendTimeoutMs?: number
 }
 
 /** Options of the upstream client. */
@@ -64,7 +66,10 @@ const HEADERS_TIMEOUT = 'UND_ERR_HEADERS_TIMEOUT'
 /**
  * Relay is the undici handler of one attempt: it writes the upstream's response to the client as
  * it arrives (pausing the upstream while the client cannot keep up) and settles the attempt once
- * the client's response closes. One object per attempt instead of a closure per event.
+ * the exchange ends (Exchange decides that, whichever way the client goes). A client that leaves
+ * the response unread for `sendTimeoutMs` is cut off (nginx `send_timeout`), so a slow reader
+ * cannot hold the attempt, its slot and the upstream connection for ever. One object per attempt
+ * instead of a closure per event.
  */
 class Relay implements Dispatcher.DispatchHandler {
   #attempt: Attempt
@@ -80,14 +85,17 @@ class Relay implements Dispatcher.DispatchHandler {
   #countBytes = false
   /** The upstream failed after its response began. */
   #broken = false
-  #onClose = () => this.#clientClosed()
-  #onDrain = () => this.#controller?.resume()
+  /** Armed while the client is not taking the response (backpressure, or the end not flushed). */
+  #stall: NodeJS.Timeout | undefined
+  #onDrain = () => {
+    this.#disarm()
+    this.#controller?.resume()
+  }
 
   constructor(attempt: Attempt, resolve: (result: AttemptResult) => void) {
     this.#attempt = attempt
     this.#resolve = resolve
-    // ServerResponse 'close' means the exchange is over: finished, or the client went away.
-    attempt.res.once('close', this.#onClose)
+    attempt.exchange.watch((end) => this.#exchangeEnded(end))
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -99,7 +107,7 @@ class Relay implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
     // Informational responses (103 Early Hints) are not relayed; the final one follows.
     if (statusCode < 200) return
-    const { res } = this.#attempt
+    const { res } = this.#attempt.exchange
     // undici's core hands over the raw header list as Buffers (name, value, …).
     const raw = controller.rawHeaders as readonly Buffer[]
     const headers: string[] = new Array(raw.length)
@@ -122,19 +130,24 @@ class Relay implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#countBytes) this.#bytes += chunk.length
-    if (!this.#attempt.res.write(chunk)) {
+    const { res } = this.#attempt.exchange
+    if (!res.write(chunk)) {
       controller.pause()
-      this.#attempt.res.once('drain', this.#onDrain)
+      res.once('drain', this.#onDrain)
+      this.#arm()
     }
   }
 
   onResponseEnd(): void {
-    this.#attempt.res.end()
+    const { res } = this.#attempt.exchange
+    res.end()
+    // The last bytes may still wait for the client to read them.
+    if (!res.writableFinished) this.#arm()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.#settled || this.#clientGone) return
-    const { res } = this.#attempt
+    const { res } = this.#attempt.exchange
     if (res.headersSent) {
       // The upstream failed after its response began: cut the client off (never a complete
       // looking response) and report the upstream's failure (502, counted by passive health).
@@ -146,14 +159,13 @@ class Relay implements Dispatcher.DispatchHandler {
       ? 'dial'
       : (error as { code?: string }).code === HEADERS_TIMEOUT
         ? 'timeout'
-        : this.#attempt.hasBody
+        : this.#attempt.body !== null
           ? 'sent'
           : 'reset'
     this.#settle({ kind: 'failed', failure, error })
   }
 
-  #clientClosed(): void {
-    const { res } = this.#attempt
+  #exchangeEnded(end: ExchangeEnd): void {
     if (this.#broken) {
       this.#settle({
         kind: 'failed',
@@ -162,7 +174,7 @@ class Relay implements Dispatcher.DispatchHandler {
       })
       return
     }
-    if (this.#status !== 0 && res.writableFinished) {
+    if (this.#status !== 0 && end === 'finished') {
       this.#settle({ kind: 'responded', status: this.#status, bytes: this.#bytes })
       return
     }
@@ -172,10 +184,26 @@ class Relay implements Dispatcher.DispatchHandler {
     this.#settle({ kind: 'aborted' })
   }
 
+  #arm(): void {
+    if (this.#stall !== undefined) return
+    const exchange = this.#attempt.exchange
+    this.#stall = setTimeout(
+      () => exchange.cutOff('slow-read'),
+      this.#attempt.sendTimeoutMs ?? CLIENT_SEND_TIMEOUT_MS,
+    )
+  }
+
+  #disarm(): void {
+    if (this.#stall === undefined) return
+    clearTimeout(this.#stall)
+    this.#stall = undefined
+  }
+
   #settle(result: AttemptResult): void {
     if (this.#settled) return
     this.#settled = true
-    this.#attempt.res.off('close', this.#onClose)
+    this.#disarm()
+    this.#attempt.exchange.watch(undefined)
     this.#resolve(result)
   }
 }
@@ -186,19 +214,19 @@ class Relay implements Dispatcher.DispatchHandler {
  * written to the client, so the caller may retry or answer with an error page.
  */
 export function forward(attempt: Attempt): Promise<AttemptResult> {
-  // The client may have gone while the previous attempt failed: its 'close' has fired already.
-  if (attempt.res.destroyed) return Promise.resolve({ kind: 'aborted' })
+  // The client may have gone while the previous attempt failed.
+  if (attempt.exchange.ended !== undefined) return Promise.resolve({ kind: 'aborted' })
   return new Promise((resolve) => {
-    const { req, target } = attempt
+    const { exchange, target } = attempt
     attempt.agent.dispatch(
       {
         origin: target.origin,
-        method: req.method ?? 'GET',
+        method: exchange.req.method ?? 'GET',
         path: attempt.path,
         headers: attempt.headers,
-        // The body flows only once the request is on a connected socket, so a refused connect
-        // leaves it unread and the attempt can move to another target.
-        body: attempt.hasBody ? req : null,
+        // A streamed body flows only once the request is on a connected socket, so a refused
+        // connect leaves it unread and the attempt can move to another target.
+        body: attempt.body,
         headersTimeout: attempt.upstreamTimeoutMs,
         bodyTimeout: attempt.upstreamTimeoutMs,
       },

@@ -2,21 +2,27 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
-import { DEFAULT_UPSTREAM_TIMEOUT_MS, MAX_HEADER_COUNT } from '../config/defaults.ts'
+import {
+  CLIENT_SEND_TIMEOUT_MS,
+  DEFAULT_UPSTREAM_TIMEOUT_MS,
+  MAX_HEADER_COUNT,
+} from '../config/defaults.ts'
 import { errors, type PorticoError } from '../errors.ts'
-import type { EventBus } from '../observe/events.ts'
+import type { EventBus, RequestCompleted } from '../observe/events.ts'
 import type { Logger } from '../observe/log.ts'
 import type { PassiveCounter } from '../registry/health/passive.ts'
 import type { Target } from '../registry/target.ts'
-import type { Rejection } from './admission.ts'
+import type { Claimant, Rejection } from './admission.ts'
 import { recordLatency } from './balancer/least-latency.ts'
 import { sendError } from './error-page.ts'
+import { Exchange } from './exchange.ts'
 import { forward } from './forward.ts'
-import { buildRequestHeaders, clientAddress } from './headers.ts'
+import { buildRequestHeaders, clientAddress, clientKey } from './headers.ts'
 import { normalizeHost } from './host.ts'
 import { shouldRetry } from './retry.ts'
 import type { Route } from './route.ts'
 import type { RouteTable } from './router.ts'
+import { BodyBudget, type RequestBody, readBody, UploadWatch } from './upload.ts'
 
 /** What the handler reads on every request; `table` is swapped whole on a config change. */
 export interface HandlerContext {
@@ -31,6 +37,8 @@ export interface HandlerContext {
   /** Counts failed attempts; ejects a target after too many. */
   passive: PassiveCounter
   upstreamTimeoutMs?: number
+  /** How long a client may leave a response unread before it is cut off (CLIENT_SEND_TIMEOUT_MS). */
+  sendTimeoutMs?: number
   /** Peer addresses whose X-Forwarded-For chain is kept (a proxy in front of Portico). */
   trustedProxies?: ReadonlySet<string>
   /**
@@ -38,20 +46,10 @@ export interface HandlerContext {
    * counts from it instead of scanning every target of every route.
    */
   busy?: Map<Target, string>
-}
-
-/** The facts one request carries through admission and its attempts. */
-interface Exchange {
-  req: IncomingMessage
-  res: ServerResponse
-  route: Route
-  requestId: string
-  startedAt: number
-  queueMs: number
-  retries: number
-  target: Target | undefined
-  /** Response body bytes relayed to the client. */
-  bytesOut: number
+  /** Memory for bodies read before admission (one per edge process; made if not given). */
+  bodyBudget?: BodyBudget
+  /** The minimum-upload-rate watch (one per edge process; made if not given). */
+  uploads?: UploadWatch
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
@@ -64,11 +62,6 @@ const CLIENT_CLOSED = 499
 export function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id']
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length']
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
 function hostCount(raw: readonly string[]): number {
@@ -140,34 +133,50 @@ function rejectionError(rejection: Rejection, vHost: string): [PorticoError, num
   }
 }
 
+/** Status logged for each way Portico cuts a client off. */
+const CUT_OFF_STATUS = { 'slow-upload': 408, 'slow-read': CLIENT_CLOSED } as const
+
+/** The client address a request counts against (the forwarded one behind a trusted proxy). */
+function clientOf(req: IncomingMessage, peer: string, trusted: ReadonlySet<string> | undefined) {
+  if (trusted?.has(peer) !== true) return peer
+  const chain = req.headers['x-forwarded-for']
+  const last = typeof chain === 'string' ? chain.slice(chain.lastIndexOf(',') + 1).trim() : ''
+  return last === '' ? peer : last
+}
+
 /**
  * createHandler returns the edge's request listener for one listener protocol. It never throws:
  * every failure becomes an error page (or a destroyed response once bytes were sent), and every
- * routed request ends with one `request:completed` event and one access-log line.
+ * routed request ends with one `request:completed` event and one access-log line. Everything a
+ * request holds (its admission slot or queue place, a target's in-flight count, budget for its
+ * body) is given back once its Exchange ends, however the client leaves (issue 12).
  */
 export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
   const upstreamTimeoutMs = ctx.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS
+  const sendTimeoutMs = ctx.sendTimeoutMs ?? CLIENT_SEND_TIMEOUT_MS
+  const bodyBudget = ctx.bodyBudget ?? new BodyBudget()
+  const uploads = ctx.uploads ?? new UploadWatch()
 
-  function fail(
-    req: IncomingMessage,
-    res: ServerResponse,
-    error: PorticoError,
-    requestId: string,
-    retryAfter?: number,
-  ): void {
+  function fail(ex: Exchange, error: PorticoError, retryAfter?: number): void {
     const knownHosts = error.statusCode === 404 ? ctx.knownHosts() : []
-    sendError(req, res, error, {
-      requestId,
+    sendError(ex.req, ex.res, error, {
+      requestId: ex.requestId,
       knownHosts,
       ...(retryAfter ? { retryAfterSeconds: retryAfter } : {}),
     })
   }
 
-  function complete(ex: Exchange, status: number): void {
+  function complete(ex: Exchange, route: Route, answered: number): void {
     // Build the record only when someone reads it (no subscriber and access log off: nothing).
     if (!ctx.events.hasListeners('request:completed') && !ctx.log.isLevelEnabled('info')) return
-    const { req, route } = ex
-    const event = {
+    const { req } = ex
+    const status =
+      ex.cutOffReason !== undefined
+        ? CUT_OFF_STATUS[ex.cutOffReason]
+        : ex.gone && !ex.res.headersSent
+          ? CLIENT_CLOSED
+          : answered
+    const event: RequestCompleted = {
       requestId: ex.requestId,
       route: route.vHost,
       app: route.app,
@@ -181,15 +190,14 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
       bytesIn: Number(req.headers['content-length'] ?? 0) || 0,
       bytesOut: ex.bytesOut,
     }
+    if (ex.cutOffReason !== undefined) event.cutOff = ex.cutOffReason
     ctx.events.emit('request:completed', event)
     ctx.log.info(event, 'request')
   }
 
   /** proxy runs the attempts for an admitted request; returns the status the client got. */
-  async function proxy(ex: Exchange): Promise<number> {
-    const { req, res, route } = ex
-    const body = hasBody(req)
-    const clientIp = clientAddress(req.socket.remoteAddress)
+  async function proxy(ex: Exchange, route: Route, clientIp: string, body: RequestBody) {
+    const { req } = ex
     const headers = upstreamHeaders(req, {
       route,
       proto,
@@ -198,6 +206,7 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
       trustedProxies: ctx.trustedProxies,
     })
     const path = route.rewritePath(req.url ?? '/')
+    const upstreamBody = body.kind === 'buffered' ? body.body : body.kind === 'stream' ? req : null
     let tried: Set<Target> | undefined
     for (;;) {
       const target = route.strategy.pick(route.upstream.available(), { clientIp }, tried)
@@ -206,7 +215,7 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
           ex.retries === 0
             ? new errors.PTC_ERR_NO_TARGET(route.vHost)
             : new errors.PTC_ERR_UPSTREAM_FAILED(route.vHost)
-        fail(req, res, error, ex.requestId, ex.retries === 0 ? RETRY_AFTER_NO_TARGET_S : undefined)
+        fail(ex, error, ex.retries === 0 ? RETRY_AFTER_NO_TARGET_S : undefined)
         return error.statusCode
       }
       ex.target = target
@@ -214,14 +223,14 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
       ctx.busy?.set(target, route.upstream.name)
       const attemptStart = Date.now()
       const result = await forward({
-        req,
-        res,
+        exchange: ex,
         target,
         headers,
         path,
         agent: ctx.agent,
-        hasBody: body,
+        body: upstreamBody,
         upstreamTimeoutMs,
+        sendTimeoutMs,
       })
       target.inFlight--
       if (result.kind === 'responded') {
@@ -232,14 +241,13 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
       }
       if (result.kind === 'aborted') return CLIENT_CLOSED
       ctx.passive.countFailure(route.upstream, target)
-      if (
-        !shouldRetry({
-          failure: result.failure,
-          method: req.method ?? 'GET',
-          hasBody: body,
-          retries: ex.retries,
-        })
-      ) {
+      const retry = shouldRetry({
+        failure: result.failure,
+        method: req.method ?? 'GET',
+        hasBody: body.kind !== 'none',
+        retries: ex.retries,
+      })
+      if (!retry) {
         ctx.log.warn(
           {
             requestId: ex.requestId,
@@ -253,7 +261,7 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
           result.failure === 'timeout'
             ? new errors.PTC_ERR_UPSTREAM_TIMEOUT(route.vHost)
             : new errors.PTC_ERR_UPSTREAM_FAILED(route.vHost)
-        fail(req, res, error, ex.requestId)
+        fail(ex, error)
         return error.statusCode
       }
       ex.retries++
@@ -262,57 +270,63 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
     }
   }
 
-  /** admit takes a slot (waiting in the route queue if needed); returns the rejection, if any. */
-  async function admit(ex: Exchange): Promise<Rejection | undefined> {
-    const { admission } = ex.route
-    if (admission.tryAcquire()) return undefined
-    const abort = new AbortController()
-    const onClose = () => abort.abort()
-    ex.res.once('close', onClose)
+  /**
+   * admit takes a slot (waiting in the route queue if needed); returns the rejection, if any.
+   * The wait ends with the exchange: a client that leaves while queued gives its place back.
+   */
+  async function admit(ex: Exchange, route: Route, claimant: Claimant) {
+    const { admission } = route
+    if (admission.tryAcquire(claimant)) return undefined
     const queuedAt = Date.now()
-    const rejection = await admission.acquire(abort.signal)
-    ex.res.off('close', onClose)
+    const rejection = await admission.acquire(ex.signal, claimant)
     ex.queueMs = Date.now() - queuedAt
     return rejection
   }
 
+  /** serve runs a routed request: body, admission, attempts; resolves with the status given. */
+  async function serve(ex: Exchange, route: Route): Promise<number> {
+    const { req } = ex
+    const clientIp = clientAddress(req.socket.remoteAddress)
+    const body = await readBody(ex, bodyBudget)
+    if (body.kind === 'gone') return CLIENT_CLOSED
+    try {
+      const upload = body.kind === 'stream' && !req.complete
+      const claimant = { client: clientKey(clientOf(req, clientIp, ctx.trustedProxies)), upload }
+      const rejection = await admit(ex, route, claimant)
+      if (rejection !== undefined) {
+        const [error, retryAfter] = rejectionError(rejection, route.vHost)
+        fail(ex, error, retryAfter)
+        return error.statusCode
+      }
+      // A streamed body must keep a minimum rate while it holds the slot.
+      const unwatch = upload ? uploads.watch(ex, () => req.socket?.bytesRead ?? 0) : undefined
+      try {
+        return await proxy(ex, route, clientIp, body)
+      } finally {
+        unwatch?.()
+        route.admission.release(claimant)
+      }
+    } finally {
+      if (body.kind === 'buffered') bodyBudget.give(body.reserved)
+    }
+  }
+
   return async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const requestId = requestIdOf(req)
+    const ex = new Exchange(req, res, requestIdOf(req))
     try {
       if (tooManyHeaders(req)) {
         res.writeHead(431, { Connection: 'close', 'Content-Length': 0 }).end()
         return
       }
       const host = routedHost(req)
-      if (host === null) return fail(req, res, new errors.PTC_ERR_HOST_MALFORMED(), requestId)
+      if (host === null) return fail(ex, new errors.PTC_ERR_HOST_MALFORMED())
       const route = ctx.table().lookup(host)
-      if (route === undefined)
-        return fail(req, res, new errors.PTC_ERR_ROUTE_NOT_FOUND(host), requestId)
-      const ex: Exchange = {
-        req,
-        res,
-        route,
-        requestId,
-        startedAt: Date.now(),
-        queueMs: 0,
-        retries: 0,
-        target: undefined,
-        bytesOut: 0,
-      }
-      const rejection = await admit(ex)
-      if (rejection !== undefined) {
-        const [error, retryAfter] = rejectionError(rejection, route.vHost)
-        fail(req, res, error, requestId, retryAfter)
-        return complete(ex, res.destroyed && !res.headersSent ? CLIENT_CLOSED : error.statusCode)
-      }
-      try {
-        complete(ex, await proxy(ex))
-      } finally {
-        route.admission.release()
-      }
+      if (route === undefined) return fail(ex, new errors.PTC_ERR_ROUTE_NOT_FOUND(host))
+      ex.route = route
+      complete(ex, route, await serve(ex, route))
     } catch (error) {
-      ctx.log.error({ err: error, requestId }, 'request handler failed')
-      if (!res.headersSent) fail(req, res, new errors.PTC_ERR_INTERNAL(), requestId)
+      ctx.log.error({ err: error, requestId: ex.requestId }, 'request handler failed')
+      if (!res.headersSent) fail(ex, new errors.PTC_ERR_INTERNAL())
       else res.destroy()
     }
   }

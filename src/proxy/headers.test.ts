@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   buildRequestHeaders,
   buildResponseHeaders,
+  clientKey,
   type ForwardInfo,
   rawHeaderValue,
 } from './headers.ts'
@@ -142,5 +143,17 @@ describe('rawHeaderValue', () => {
       ),
     ).toBe('12')
     expect(rawHeaderValue(['Content-Type', 'a'], 'content-length')).toBeUndefined()
+  })
+})
+
+describe('clientKey', () => {
+  it('keeps IPv4 addresses and reduces IPv6 ones to their /64', () => {
+    expect(clientKey('127.0.0.2')).toBe('127.0.0.2')
+    expect(clientKey('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64')
+    expect(clientKey('2001:DB8:1:2::9')).toBe('2001:db8:1:2::/64')
+    expect(clientKey('2001:db8::1')).toBe('2001:db8:0:0::/64')
+    expect(clientKey('::1')).toBe('0:0:0:0::/64')
+    expect(clientKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64')
+    expect(clientKey('0064:ff9b::1.2.3.4')).toBe('64:ff9b:0:0::/64')
   })
 })

@@ -146,3 +146,27 @@ export function clientAddress(remote: string | undefined): string {
   if (remote === undefined) return 'unknown'
   return remote.startsWith('::ffff:') ? remote.slice(7) : remote
 }
+
+/**
+ * clientKey returns the key a client's share of a route is counted under: its IPv4 address, or
+ * the /64 prefix of its IPv6 address (one host usually owns a whole /64, so counting single
+ * addresses would let it take a route's capacity by rotating them).
+ */
+export function clientKey(address: string): string {
+  if (!address.includes(':')) return address
+  const bare = address.split('%', 1)[0] as string
+  const [head = '', tail] = bare.split('::', 2)
+  const front = head === '' ? [] : head.split(':')
+  let groups = front
+  if (tail !== undefined) {
+    const back = tail === '' ? [] : tail.split(':')
+    // A dotted IPv4 tail (`::1.2.3.4`) fills two groups.
+    const backGroups = back.length + (back.at(-1)?.includes('.') ? 1 : 0)
+    const fill = Math.max(0, 8 - front.length - backGroups)
+    groups = [...front, ...Array<string>(fill).fill('0'), ...back]
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`
+}

@@ -24,6 +24,7 @@ export interface Backend {
  * - `/chunked` → three chunks;
  * - `/crash` → destroys the socket before any response byte;
  * - `/mid-body` → sends headers and 7 of 100 declared body bytes, then destroys the socket;
+ * - `/big?mb=N` → N MiB of body (default 1), written with backpressure;
  * - anything else → 200 "<id>".
  */
 export async function startBackend(id: string): Promise<Backend> {
@@ -92,6 +93,20 @@ function respond(
     case '/crash':
       req.socket.destroy()
       return
+    case '/big': {
+      const chunk = Buffer.alloc(64 * 1024, 'x')
+      let left = Math.round(Number(url.searchParams.get('mb') ?? 1) * 16)
+      res.writeHead(200, { 'Content-Length': left * chunk.length })
+      const pump = () => {
+        while (left > 0) {
+          left--
+          if (!res.write(chunk)) return void res.once('drain', pump)
+        }
+        res.end()
+      }
+      pump()
+      return
+    }
     case '/mid-body':
       // Headers and part of a declared 100-byte body, then the connection dies.
       res.writeHead(200, { 'Content-Length': 100 })

@@ -3,6 +3,7 @@ import { parseConfig } from '../../src/config/load.ts'
 import { EventBus } from '../../src/observe/events.ts'
 import { createLogger } from '../../src/observe/log.ts'
 import { createUpstreamAgent } from '../../src/proxy/forward.ts'
+import type { HandlerContext } from '../../src/proxy/handler.ts'
 import type { Route } from '../../src/proxy/route.ts'
 import { buildRouteTable, createProbes } from '../../src/proxy/route-table.ts'
 import type { RouteTable } from '../../src/proxy/router.ts'
@@ -28,6 +29,8 @@ export interface TestEdgeOptions {
   listHosts?: boolean
   /** How long `close()` lets in-flight requests finish, in milliseconds. Default 500. */
   drainMs?: number
+  /** Handler settings for slow clients (issue 12): send timeout, upload watch. Defaults otherwise. */
+  slowClients?: Pick<HandlerContext, 'sendTimeoutMs' | 'uploads' | 'bodyBudget'>
 }
 
 /** A running test edge. The caller must `close()` it (afterAll). */
@@ -83,6 +86,7 @@ export async function startTestEdge(options: TestEdgeOptions): Promise<TestEdge>
         ...(options.upstreamTimeoutMs !== undefined
           ? { upstreamTimeoutMs: options.upstreamTimeoutMs }
           : {}),
+        ...options.slowClients,
       },
       log: createLogger({ level: 'silent' }),
     })

@@ -15,6 +15,8 @@ export interface RequestOptions {
   ca?: string
   agent?: http.Agent
   timeoutMs?: number
+  /** Source address (127.0.0.2 … to look like another client on loopback). */
+  localAddress?: string
 }
 
 /** The whole response, body buffered. */
@@ -41,6 +43,7 @@ export function request(options: RequestOptions): Promise<Response> {
       headers: { Host: options.host, ...options.headers },
       agent: options.agent ?? false,
       timeout: options.timeoutMs ?? 15_000,
+      ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
     }
     const req = tls
       ? https.request({ ...common, servername: options.host.split(':')[0], ca: options.ca })
