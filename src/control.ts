@@ -296,7 +296,7 @@ function revive(registry: Registry, vHost: string, id: string): void {
   const upstream = registry.get(upstreamNameForRoute(vHost))
   const target = upstream?.get(id)
   if (!upstream || !target) return
-  target.fails = 0
+  target.setFailures(0)
   if (target.state === 'unhealthy') upstream.setState(id, 'healthy')
 }
 

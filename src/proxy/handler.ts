@@ -13,7 +13,6 @@ import type { Logger } from '../observe/log.ts'
 import type { PassiveCounter } from '../registry/health/passive.ts'
 import type { Target } from '../registry/target.ts'
 import type { Claimant, Rejection } from './admission.ts'
-import { recordLatency } from './balancer/least-latency.ts'
 import { sendError } from './error-page.ts'
 import { Exchange } from './exchange.ts'
 import { forward } from './forward.ts'
@@ -219,7 +218,7 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
         return error.statusCode
       }
       ex.target = target
-      target.inFlight++
+      target.countRequest(1)
       ctx.busy?.set(target, route.upstream.name)
       const attemptStart = Date.now()
       const result = await forward({
@@ -232,11 +231,11 @@ export function createHandler(ctx: HandlerContext, proto: 'http' | 'https') {
         upstreamTimeoutMs,
         sendTimeoutMs,
       })
-      target.inFlight--
+      target.countRequest(-1)
       if (result.kind === 'responded') {
         ex.bytesOut = result.bytes
         ctx.passive.countSuccess(route.upstream, target)
-        recordLatency(target, Date.now() - attemptStart)
+        target.recordLatency(Date.now() - attemptStart)
         return result.status
       }
       if (result.kind === 'aborted') return CLIENT_CLOSED

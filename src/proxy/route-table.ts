@@ -113,7 +113,7 @@ function syncBackends(upstream: Upstream, backends: readonly BackendConfig[]): v
         weight: backend.weight,
         state: 'healthy',
       })
-    target.weight = backend.weight
+    target.setWeight(backend.weight)
     upstream.setMarkedDead(id, backend.isDead === true)
   }
   for (const target of upstream.targets()) if (!ids.has(target.id)) upstream.remove(target.id)

@@ -109,13 +109,13 @@ async function tunnel(init: TunnelInit): Promise<void> {
     if (target === undefined) break
     // The handshake counts as a request in flight, so a drain waits for it too (join() counts
     // the tunnel itself once it is up).
-    target.inFlight++
+    target.countRequest(1)
     init.ctx.busy?.set(target, init.route.upstream.name)
     let outcome: 'done' | 'dial'
     try {
       outcome = await handshake(init, target)
     } finally {
-      target.inFlight--
+      target.countRequest(-1)
     }
     if (outcome !== 'dial') return
     tried.add(target)
@@ -204,14 +204,14 @@ function rawHeaderLines(raw: readonly string[], close: boolean): string {
 /** join pipes the two sockets together and tears both down when either ends, errs or idles. */
 function join(client: Duplex, upstream: Duplex, target: Target, init: TunnelInit): void {
   const { ctx } = init
-  target.inFlight++
+  target.countRequest(1)
   ctx.busy?.set(target, init.route.upstream.name)
   ctx.tunnels.add(client)
   let closed = false
   const close = () => {
     if (closed) return
     closed = true
-    target.inFlight--
+    target.countRequest(-1)
     ctx.tunnels.delete(client)
     client.destroy()
     upstream.destroy()

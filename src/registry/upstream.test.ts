@@ -16,7 +16,7 @@ describe('Upstream.replace', () => {
     upstream.replace([view('web#0', 1000), view('web#1', 1001)])
     const kept = upstream.get('web#0')
     const moved = upstream.get('web#1')
-    if (kept) kept.inFlight = 2
+    kept?.countRequest(2)
     const seen: number[] = []
     upstream.onChange((u) => seen.push(u.available().length))
     upstream.replace([view('web#0', 1000), view('web#1', 1002, 'starting')])

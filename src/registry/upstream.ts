@@ -93,11 +93,47 @@ export class Upstream {
   setMarkedDead(id: string, dead: boolean): boolean {
     const target = this.#targets.get(id)
     if (!target) return false
-    if (target.markedDead !== dead) {
-      target.markedDead = dead
-      this.#changed()
-    }
+    if (target.setMarkedDead(dead)) this.#changed()
     return true
+  }
+
+  /**
+   * move points target `id` at `port` (on `host`, default its own) in `state`, in one change: a
+   * waiting request never sees the moment without it. A target's address is fixed, so the object
+   * is replaced: requests in flight finish on the old one, and the new one starts with no
+   * in-flight count, failures or latency history. It is added if it was not there.
+   */
+  move(id: string, port: number, state: TargetState, host?: string): Target {
+    const old = this.#targets.get(id)
+    const target = new Target({
+      id,
+      host: host ?? old?.host ?? '127.0.0.1',
+      port,
+      state,
+      weight: old?.weight ?? 1,
+    })
+    this.#targets.set(id, target)
+    this.#changed()
+    return target
+  }
+
+  /**
+   * rename gives target `from` the id `to` and moves it to `state`, in one change (a reload's
+   * replacement taking over the slot of the instance it replaced). The object is kept, so its
+   * in-flight count still covers the requests it is serving. A target already registered as
+   * `to` is dropped: it belongs to the replaced instance, which must be out of rotation by then.
+   */
+  rename(from: string, to: string, state: TargetState): Target | undefined {
+    const target = this.#targets.get(from)
+    if (!target) return undefined
+    this.#targets.delete(from)
+    this.#targets.delete(to)
+    target.renameTo(to)
+    this.#targets.set(to, target)
+    const before = target.state
+    if (target.setState(state)) this.#onTransition?.(this, target, before, state)
+    this.#changed()
+    return target
   }
 
   /** remove drops a target from the set; in-flight requests to it finish on their own sockets. */
@@ -122,8 +158,8 @@ export class Upstream {
           ? old
           : new Target({ id: view.id, host: view.host, port: view.port })
       target.setState(view.state)
-      target.weight = view.weight
-      target.markedDead = view.markedDead
+      target.setWeight(view.weight)
+      target.setMarkedDead(view.markedDead)
       next.set(view.id, target)
     }
     this.#targets = next

@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { AppSpec } from '../config/schema.ts'
 import { errors } from '../errors.ts'
 import type { Logger } from '../observe/log.ts'
+import { waitUntilDrained } from '../registry/drain.ts'
 import { type Registry, upstreamNameForApp } from '../registry/registry.ts'
 import type { TargetState } from '../registry/target.ts'
 import type { Upstream } from '../registry/upstream.ts'
@@ -21,7 +22,6 @@ import type { Pm2Client } from './pm2.ts'
 import type { PortAllocator } from './ports.ts'
 import { killGroup, waitUntilGone } from './processes.ts'
 import type { RestartPolicy } from './restart-policy.ts'
-import { moveTarget, renameTarget, waitUntilDrained } from './targets.ts'
 
 /** How often `settled` looks at a starting instance, in milliseconds. */
 const SETTLE_POLL_MS = 25
@@ -167,7 +167,7 @@ export class Lifecycle {
    */
   takeOver(next: Instance, old: Instance): void {
     this.forget(old)
-    renameTarget(this.#upstream(next), next.id, old.id, next.state)
+    this.#upstream(next).rename(next.id, old.id, next.state)
     next.id = old.id
     next.candidate = false
     this.#persist()
@@ -280,7 +280,7 @@ export class Lifecycle {
     } catch (error) {
       return this.#giveUp(inst, error instanceof Error ? error.message : String(error))
     }
-    moveTarget(this.#upstream(inst), inst.id, port, inst.state)
+    this.#upstream(inst).move(inst.id, port, inst.state, INSTANCE_HOST)
     if (inst.holdsPort) this.#o.ports.release(inst.port)
     inst.port = port
     inst.holdsPort = true

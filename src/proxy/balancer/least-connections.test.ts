@@ -9,9 +9,9 @@ describe('leastConnections', () => {
     const strategy = leastConnections()
     const [a, b, c] = makeTargets(3)
     if (!a || !b || !c) throw new Error('targets')
-    a.inFlight = 5
-    b.inFlight = 1
-    c.inFlight = 3
+    a.countRequest(5)
+    b.countRequest(1)
+    c.countRequest(3)
     expect(strategy.pick([a, b, c], { clientIp: 'x' })).toBe(b)
   })
 
@@ -29,7 +29,7 @@ describe('leastConnections', () => {
     for (let i = 0; i < 10; i++) {
       const t = strategy.pick(targets, { clientIp: 'x' })
       if (!t) throw new Error('no pick')
-      t.inFlight++
+      t.countRequest(1)
       counts.set(t.id, (counts.get(t.id) ?? 0) + 1)
     }
     expect(counts).toEqual(

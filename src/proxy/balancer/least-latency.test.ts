@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Target } from '../../registry/target.ts'
-import { leastLatency, recordLatency } from './least-latency.ts'
+import { leastLatency } from './least-latency.ts'
 import { makeTargets, runStrategyContract } from './strategy.contract.ts'
 
 runStrategyContract('leastLatency', leastLatency)
@@ -9,7 +9,7 @@ runStrategyContract('leastLatency', leastLatency)
 function measured(...latenciesMs: number[]): Target[] {
   const targets = makeTargets(latenciesMs.length)
   targets.forEach((t, i) => {
-    t.latencyEwmaMs = latenciesMs[i] ?? 0
+    t.recordLatency(latenciesMs[i] ?? 0)
   })
   return targets
 }
@@ -33,7 +33,7 @@ describe('leastLatency', () => {
     const picks = Array.from({ length: 6 }, () => {
       const t = strategy.pick(targets, { clientIp: 'x' })
       if (!t) throw new Error('no pick')
-      recordLatency(t, sampleMs.get(t.id) ?? 0)
+      t.recordLatency(sampleMs.get(t.id) ?? 0)
       return t.id
     })
     expect(picks).toEqual([...'abcbbb'])
@@ -58,21 +58,21 @@ describe('recordLatency', () => {
   it('sets the average from the first sample, then moves it by alpha of the difference', () => {
     const [t] = makeTargets(1)
     if (!t) throw new Error('target')
-    recordLatency(t, 100)
+    t.recordLatency(100)
     expect(t.latencyEwmaMs).toBe(100)
-    recordLatency(t, 200)
+    t.recordLatency(200)
     expect(t.latencyEwmaMs).toBeCloseTo(130, 9)
-    recordLatency(t, 30, 1)
+    t.recordLatency(30, 1)
     expect(t.latencyEwmaMs).toBe(30)
-    recordLatency(t, 50, 0.5)
+    t.recordLatency(50, 0.5)
     expect(t.latencyEwmaMs).toBe(40)
   })
 
   it('ignores negative and non-finite samples', () => {
     const [t] = makeTargets(1)
     if (!t) throw new Error('target')
-    recordLatency(t, 100)
-    for (const ms of [Number.NaN, -5, Number.POSITIVE_INFINITY]) recordLatency(t, ms)
+    t.recordLatency(100)
+    for (const ms of [Number.NaN, -5, Number.POSITIVE_INFINITY]) t.recordLatency(ms)
     expect(t.latencyEwmaMs).toBe(100)
   })
 })

@@ -9,7 +9,7 @@ runStrategyContract('weightedRoundRobin', weightedRoundRobin)
 function weighted(...weights: number[]): Target[] {
   const targets = makeTargets(weights.length)
   targets.forEach((t, i) => {
-    t.weight = weights[i] ?? 1
+    t.setWeight(weights[i] ?? 1)
   })
   return targets
 }

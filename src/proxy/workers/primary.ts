@@ -320,7 +320,7 @@ export class EdgeWorkers {
         }
       }
       if (left !== undefined && !behind) this.#leftAt.delete(target)
-      target.inFlight = count
+      target.countRequest(count - target.inFlight)
     }
   }
 

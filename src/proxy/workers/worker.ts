@@ -149,13 +149,13 @@ export class EdgeWorker {
   /** The primary decides ejection: failures are relayed, and successes after failures. */
   #passive: PassiveCounter = {
     countFailure: (upstream, target) => {
-      target.fails++
+      target.setFailures(target.fails + 1)
       this.#relayPassive(upstream, target, false)
       return false
     },
     countSuccess: (upstream, target) => {
       if (target.fails === 0) return
-      target.fails = 0
+      target.setFailures(0)
       this.#relayPassive(upstream, target, true)
     },
   }

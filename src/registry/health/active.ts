@@ -79,7 +79,7 @@ export class ActiveProbe {
       return
     }
     this.#passes.delete(target)
-    target.fails = 0
+    target.setFailures(0)
     // The target may have been replaced under the same id while we probed (moved instance).
     if (this.#options.upstream.get(target.id) !== target) return
     if (target.state === 'unhealthy' && this.#options.upstream.setState(target.id, 'healthy')) {

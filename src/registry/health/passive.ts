@@ -47,7 +47,7 @@ export class PassiveHealth implements PassiveCounter {
     const now = this.#now()
     const recent = (this.#failures.get(target) ?? []).filter((t) => now - t < this.#windowMs)
     recent.push(now)
-    target.fails = recent.length
+    target.setFailures(recent.length)
     if (recent.length < this.#maxFails) {
       this.#failures.set(target, recent)
       return false
@@ -59,7 +59,7 @@ export class PassiveHealth implements PassiveCounter {
   /** countSuccess clears the target's failure history. */
   countSuccess(_upstream: Upstream, target: Target): void {
     if (target.fails === 0) return
-    target.fails = 0
+    target.setFailures(0)
     this.#failures.delete(target)
   }
 }
