@@ -1,34 +1,31 @@
-/** @module Composition root: createPortico(settings, config) wires every part; the only file that does. */
+/** @module Composition root: createPortico(settings, config) constructs every part; the only file that wires them. */
 import { mkdir } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { assertSafeBind, buildApi } from './api/server.ts'
 import { SHUTDOWN_DRAIN_MS } from './config/defaults.ts'
-import { loadConfig } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import type { Settings } from './config/settings.ts'
-import { watchFiles } from './config/watch.ts'
+import { transitionEvents } from './control/events.ts'
+import { Runtime } from './control/runtime.ts'
 import {
   createAppsService,
   createCertificatesService,
   createRoutesService,
-  type InstanceStatsView,
   restoreCertificates,
-} from './control.ts'
+} from './control/services.ts'
+import { createStats, instanceTraffic } from './control/stats.ts'
+import { watchConfig } from './control/watch.ts'
 import { EventBus } from './observe/events.ts'
 import type { Logger } from './observe/log.ts'
-import type { Tracker } from './observe/tracker.ts'
-import { createUpstreamAgent } from './proxy/forward.ts'
-import { EdgeServer } from './proxy/server.ts'
-import { CertStore, daysLeft, expiresSoon } from './proxy/tls/cert-store.ts'
+import { createEdge } from './proxy/edge.ts'
+import { CertStore } from './proxy/tls/cert-store.ts'
 import { loadOrCreateDevCa } from './proxy/tls/dev-ca.ts'
 import { createSniCallback } from './proxy/tls/sni.ts'
 import { EdgeWorkers } from './proxy/workers/primary.ts'
 import { PassiveHealth } from './registry/health/passive.ts'
-import { appOfUpstream, Registry, upstreamNameForApp } from './registry/registry.ts'
-import type { TransitionListener, Upstream } from './registry/upstream.ts'
-import { type AppRunner, Runtime } from './runtime.ts'
-import { createStats } from './stats.ts'
+import { Registry } from './registry/registry.ts'
+import type { Upstream } from './registry/upstream.ts'
 import { Supervisor } from './supervisor/supervisor.ts'
 
 /** A running Portico. */
@@ -75,91 +72,60 @@ async function stopParts(parts: Parts): Promise<void> {
   parts.stats?.close()
 }
 
-/**
- * emitTransitions turns target state changes into bus events: `instance:state-changed` for app
- * instances, and `target:down` / `target:up` when a target leaves or joins rotation.
- */
-function emitTransitions(events: EventBus): TransitionListener {
-  return (upstream, target, from, to) => {
-    const app = appOfUpstream(upstream.name)
-    if (app !== undefined) {
-      events.emit('instance:state-changed', {
-        app,
-        instance: target.id,
-        from,
-        to,
-        pid: null,
-      })
-    }
-    if (from === 'healthy' && to !== 'healthy')
-      events.emit('target:down', { upstream: upstream.name, target: target.id, reason: to })
-    if (to === 'healthy') events.emit('target:up', { upstream: upstream.name, target: target.id })
-  }
-}
-
-/** instanceTraffic summarises one instance's traffic from the tracker and its live target. */
-function instanceTraffic(tracker: Tracker, registry: Registry, id: string): InstanceStatsView {
-  const stats = tracker.targetStatsOrEmpty(id)
-  const app = id.slice(0, id.lastIndexOf('#'))
-  return {
-    totalRequests: stats.totalRequests,
-    requestsPerSecond: stats.requestsPerSecond,
-    inFlight: registry.get(upstreamNameForApp(app))?.get(id)?.inFlight ?? 0,
-    latencyMs: {
-      p50: stats.window.latencyMs.p50,
-      p95: stats.window.latencyMs.p95,
-      p99: stats.window.latencyMs.p99,
-    },
-    errors: stats.window.errors,
-  }
-}
-
-/** reloadConfig loads the edited config file and applies it; a bad edit is logged and ignored. */
-async function reloadConfig(configPath: string, runtime: Runtime, log: Logger): Promise<void> {
-  try {
-    await runtime.applyFile(await loadConfig(configPath))
-  } catch (err) {
-    // The running state stays as it was; fixing the file applies it.
-    const message = err instanceof Error ? err.message : String(err)
-    log.error(
-      { code: (err as { code?: string }).code },
-      `config not applied, still running the previous one: ${message}`,
-    )
-  }
-}
-
-/** reloadCerts re-reads certs/ (last good pair kept) and warns about certificates near expiry. */
-async function reloadCerts(certs: CertStore, log: Logger): Promise<void> {
-  try {
-    await certs.load()
-  } catch (err) {
-    log.error({ err }, 'certificates folder could not be read; serving the previous certificates')
-  }
-  warnExpiring(certs, log)
-}
-
-/** warnExpiring logs one warning per user certificate that expires within 14 days. */
-export function warnExpiring(certs: CertStore, log: Logger, now = Date.now()): void {
-  for (const cert of certs.list()) {
-    if (cert.source === 'dev' || !expiresSoon(cert, now)) continue
-    log.warn(
-      { domain: cert.domain, validTo: cert.validTo },
-      `certificate for ${cert.domain} expires in ${daysLeft(cert, now)} day(s)`,
-    )
-  }
+/** What startEdge needs beyond the settings. */
+interface EdgeParts {
+  settings: Settings
+  config: Config
+  options: PorticoOptions
+  registry: Registry
+  runtime: Runtime
+  certs: CertStore
+  events: EventBus
+  /** Subscribes the edge workers to registry changes. */
+  onRegistryChange: (listener: (upstream: Upstream) => void) => void
 }
 
 /**
- * appRunner adapts the Supervisor to what the Runtime drives: a changed command, env or cwd is a
- * rolling reload (one instance at a time, no request dropped), a changed instance count a scale.
+ * startEdge starts the edge: in this process (`workers` 1), or as edge workers that mirror the
+ * registry and route table. Resolves with the edge and its bound ports.
  */
-function appRunner(supervisor: Supervisor): AppRunner {
-  return {
-    startApp: (spec) => supervisor.startApp(spec),
-    removeApp: (name) => supervisor.removeApp(name),
-    reloadApp: (spec) => supervisor.reloadApp(spec),
-    scaleApp: (spec) => supervisor.scaleApp(spec),
+async function startEdge(p: EdgeParts) {
+  const { settings, log } = { settings: p.settings, log: p.options.log }
+  const passive = new PassiveHealth()
+  const listeners = {
+    bind: settings.bind,
+    httpsPort: settings.httpsPort,
+    httpPort: settings.httpPort,
+    httpRedirect: settings.httpRedirect,
+    trustedProxies: p.config.edge.trustedProxies,
+    listHosts: settings.mode === 'dev',
   }
+  if (settings.workers > 1) {
+    const workers = await EdgeWorkers.start({
+      count: settings.workers,
+      init: { ...listeners, logLevel: settings.logLevel, prettyLog: p.options.prettyLog === true },
+      registry: p.registry,
+      onRegistryChange: p.onRegistryChange,
+      routes: () => p.runtime.routes(),
+      onRoutesChange: (listener) => p.runtime.onTableChange(listener),
+      passive,
+      events: p.events,
+      certs: p.certs,
+      log: log.child({ component: 'edge' }),
+    })
+    p.runtime.settleWith(() => workers.synced())
+    return { edge: workers, ports: workers.ports }
+  }
+  const edge = createEdge({
+    ...listeners,
+    defaultCert: await p.certs.defaultKeyPair(),
+    sniCallback: createSniCallback(p.certs, log.child({ component: 'tls' })),
+    table: () => p.runtime.table(),
+    passive,
+    events: p.events,
+    log,
+  })
+  return { edge, ports: await edge.start() }
 }
 
 /**
@@ -177,9 +143,11 @@ export async function createPortico(
   assertSafeBind(settings.apiHost, settings.apiToken)
   await mkdir(settings.stateDir, { recursive: true, mode: 0o700 })
   const events = new EventBus()
-  // Edge workers (if any) subscribe to registry changes once they exist.
+  const parts: Partial<Parts> = {}
+  const pidOf = (app: string, id: string) =>
+    parts.supervisor?.get(app)?.instances.find((i) => i.id === id)?.pid ?? null
   let onRegistryChange: ((upstream: Upstream) => void) | undefined
-  const registry = new Registry(emitTransitions(events), (upstream) => onRegistryChange?.(upstream))
+  const registry = new Registry(transitionEvents(events, pidOf), (u) => onRegistryChange?.(u))
   const runtime = await Runtime.create({
     file: config,
     registry,
@@ -187,73 +155,31 @@ export async function createPortico(
     log,
     stateDir: settings.stateDir,
   })
-  const table = () => runtime.table()
-  const parts: Parts = { runtime }
-  const stats = createStats({ events, table, apps: () => parts.supervisor?.list() ?? [] })
+  parts.runtime = runtime
+  const stats = createStats({
+    events,
+    table: () => runtime.table(),
+    apps: () => parts.supervisor?.list() ?? [],
+  })
   parts.stats = stats
   const dev = settings.mode === 'dev'
   try {
-    const devCa = dev ? await loadOrCreateDevCa(settings.certsDir, log) : undefined
     const certs = new CertStore({
       certsDir: settings.certsDir,
-      devCa,
+      devCa: dev ? await loadOrCreateDevCa(settings.certsDir, log) : undefined,
       issueFor: (name) =>
-        table().lookup(name) !== undefined || (dev && name.endsWith('.localhost')),
+        runtime.table().lookup(name) !== undefined || (dev && name.endsWith('.localhost')),
       log: log.child({ component: 'tls' }),
     })
     await certs.load()
-    const passive = new PassiveHealth()
-    let edgePorts: { https: number; http: number }
-    if (settings.workers > 1) {
-      const workers = await EdgeWorkers.start({
-        count: settings.workers,
-        init: {
-          bind: settings.bind,
-          httpsPort: settings.httpsPort,
-          httpPort: settings.httpPort,
-          httpRedirect: settings.httpRedirect,
-          trustedProxies: config.edge.trustedProxies,
-          listHosts: dev,
-          logLevel: settings.logLevel,
-          prettyLog: options.prettyLog === true,
-        },
-        registry,
-        onRegistryChange: (listener) => {
-          onRegistryChange = listener
-        },
-        config: () => runtime.config(),
-        onConfigChange: (listener) => runtime.onTableChange(listener),
-        passive,
-        events,
-        certs,
-        log: log.child({ component: 'edge' }),
-      })
-      runtime.settleWith(() => workers.synced())
-      parts.edge = workers
-      edgePorts = workers.ports
-    } else {
-      const edge = new EdgeServer({
-        bind: settings.bind,
-        httpsPort: settings.httpsPort,
-        httpPort: settings.httpPort,
-        httpRedirect: settings.httpRedirect,
-        defaultCert: await certs.defaultKeyPair(),
-        sniCallback: createSniCallback(certs, log.child({ component: 'tls' })),
-        handler: {
-          table,
-          agent: createUpstreamAgent(),
-          log: log.child({ component: 'edge' }),
-          knownHosts: () => (dev ? table().hosts() : []),
-          passive,
-          events,
-          trustedProxies: new Set(config.edge.trustedProxies),
-        },
-        log,
-      })
-      parts.edge = edge
-      edgePorts = await edge.start()
-    }
-    const ports = { ...edgePorts, api: 0 }
+    const started = await startEdge({
+      ...{ settings, config, options, registry, runtime, certs, events },
+      onRegistryChange: (listener) => {
+        onRegistryChange = listener
+      },
+    })
+    parts.edge = started.edge
+    const ports = { ...started.ports, api: 0 }
     const control = {
       runtime,
       registry,
@@ -290,27 +216,20 @@ export async function createPortico(
       },
     })
     parts.supervisor = supervisor
-    await runtime.attach(appRunner(supervisor))
+    await runtime.attach(supervisor)
     await mkdir(settings.certsDir, { recursive: true, mode: 0o700 })
-    parts.unwatch = await watchFiles({
-      configPath: settings.configPath,
-      certsDir: settings.certsDir,
-      onChange: (kind) =>
-        kind === 'certs'
-          ? reloadCerts(certs, log)
-          : reloadConfig(settings.configPath, runtime, log),
-    })
+    parts.unwatch = await watchConfig({ ...settings, runtime, certs, log })
     let stopping: Promise<void> | undefined
     return {
       ports,
       stop: () => {
-        stopping ??= stopParts(parts)
+        stopping ??= stopParts(parts as Parts)
         return stopping
       },
       killNow: () => supervisor.killAllNow(),
     }
   } catch (error) {
-    await stopParts(parts)
+    await stopParts(parts as Parts)
     throw error
   }
 }

@@ -1,7 +1,7 @@
 /** @module Route: the runtime form of a vHost — its upstream, strategy, admission and headers. */
 
 import { DEFAULT_QUEUE_TIMEOUT_MS } from '../config/defaults.ts'
-import type { RouteConfig, StrategyName } from '../config/schema.ts'
+import type { StrategyName } from '../config/schema.ts'
 import type { Upstream } from '../registry/upstream.ts'
 import { Admission } from './admission.ts'
 import { STRATEGIES, type Strategy } from './balancer/strategy.ts'
@@ -28,20 +28,26 @@ export interface Route {
   dispose: () => void
 }
 
-/** What createRoute needs: the route options plus the upstream it reads. */
-export interface RouteInit {
+/**
+ * A route as plain data: what the control plane derives from the config (an app's hostname or a
+ * config route) and what the data plane builds a Route from, in the main process and in every
+ * edge worker alike. `upstream` names the registry entry whose targets serve it.
+ */
+export interface RouteSpec {
   vHost: string
+  /** The app that serves this route, if it targets one (for logs, stats and the API). */
   app?: string | undefined
-  upstream: Upstream
+  upstream: string
   strategy: StrategyName
   reqActiveLength: number
   reqQueueLength: number
-  queueTimeoutMs?: number
-  headers: RouteConfig['headers']
+  queueTimeoutMs?: number | undefined
+  headers: Readonly<Record<string, string>>
   autoHttps: boolean
   stripPrefix?: string | undefined
   addPrefix?: string | undefined
-  key?: string
+  /** Serve every host no other route matches. */
+  fallback?: boolean | undefined
 }
 
 /**
@@ -68,12 +74,13 @@ export function pathRewriter(
 }
 
 /**
- * createRoute builds a Route and subscribes its admission queue to the upstream, so requests
- * waiting for a starting instance are let in the moment it turns healthy. Call `dispose()` when
- * the route leaves the table.
+ * createRoute builds a Route from its spec over `upstream` and subscribes its admission queue to
+ * the upstream, so requests waiting for a starting instance are let in the moment it turns
+ * healthy. `key` identifies the spec (routes with equal keys are reused across rebuilds). Call
+ * `dispose()` when the route leaves the table.
  */
-export function createRoute(init: RouteInit): Route {
-  const upstream = init.upstream
+export function createRoute(spec: RouteSpec, upstream: Upstream, key = ''): Route {
+  const init = spec
   const admission = new Admission({
     maxActive: init.reqActiveLength,
     maxQueue: init.reqQueueLength,
@@ -89,7 +96,7 @@ export function createRoute(init: RouteInit): Route {
   })
   return {
     vHost: init.vHost,
-    key: init.key ?? '',
+    key,
     app: init.app,
     upstream,
     strategy: STRATEGIES[init.strategy](),

@@ -1,13 +1,13 @@
 /** @module startTestEdge: an EdgeServer on 127.0.0.1 (ports 0) over static routes, for integration tests. */
 import { parseConfig } from '../../src/config/load.ts'
+import { buildRouteTable, createProbes } from '../../src/control/route-table.ts'
 import { EventBus } from '../../src/observe/events.ts'
 import { createLogger } from '../../src/observe/log.ts'
-import { createUpstreamAgent } from '../../src/proxy/forward.ts'
+import { createEdge } from '../../src/proxy/edge.ts'
 import type { HandlerContext } from '../../src/proxy/handler.ts'
 import type { Route } from '../../src/proxy/route.ts'
-import { buildRouteTable, createProbes } from '../../src/proxy/route-table.ts'
 import type { RouteTable } from '../../src/proxy/router.ts'
-import { EdgeServer } from '../../src/proxy/server.ts'
+import type { EdgeServer } from '../../src/proxy/server.ts'
 import { issueLeaf, loadOrCreateDevCa } from '../../src/proxy/tls/dev-ca.ts'
 import type { ActiveProbe } from '../../src/registry/health/active.ts'
 import { PassiveHealth } from '../../src/registry/health/passive.ts'
@@ -69,26 +69,25 @@ export async function startTestEdge(options: TestEdgeOptions): Promise<TestEdge>
   try {
     const devCa = await loadOrCreateDevCa(options.dir)
     const events = new EventBus()
-    const edge = new EdgeServer({
+    const edge = createEdge({
       bind: '127.0.0.1',
       httpsPort: 0,
       httpPort: 0,
       httpRedirect: true,
       defaultCert: await issueLeaf(devCa, options.leafHost),
       sniCallback: (_name, cb) => cb(null, undefined),
-      handler: {
-        table: () => table,
-        agent: createUpstreamAgent(),
-        passive: new PassiveHealth(),
-        events,
-        log: createLogger({ level: 'silent' }),
-        knownHosts: options.listHosts ? () => table.hosts() : () => [],
+      table: () => table,
+      passive: new PassiveHealth(),
+      events,
+      log: createLogger({ level: 'silent' }),
+      trustedProxies: [],
+      listHosts: options.listHosts === true,
+      tuning: {
         ...(options.upstreamTimeoutMs !== undefined
           ? { upstreamTimeoutMs: options.upstreamTimeoutMs }
           : {}),
         ...options.slowClients,
       },
-      log: createLogger({ level: 'silent' }),
     })
     const ports = await edge.start()
     const close = async () => {

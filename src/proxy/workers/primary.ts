@@ -8,13 +8,13 @@
 import cluster, { type Worker } from 'node:cluster'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Config } from '../../config/schema.ts'
 import type { EventBus } from '../../observe/events.ts'
 import type { Logger } from '../../observe/log.ts'
 import type { PassiveHealth } from '../../registry/health/passive.ts'
 import type { Registry } from '../../registry/registry.ts'
 import type { Target } from '../../registry/target.ts'
 import type { Upstream } from '../../registry/upstream.ts'
+import type { RouteSpec } from '../route.ts'
 import type { KeyPair } from '../tls/dev-ca.ts'
 import type {
   FromWorker,
@@ -52,9 +52,9 @@ export interface EdgeWorkersOptions {
   registry: Registry
   /** Subscribes to registry changes (the Registry's `onChange` hook). */
   onRegistryChange: (listener: (upstream: Upstream) => void) => void
-  /** The effective config and its change signal (a new route table). */
-  config: () => Config
-  onConfigChange: (listener: () => void) => void
+  /** The route specs of the live table and their change signal (a new route table). */
+  routes: () => readonly RouteSpec[]
+  onRoutesChange: (listener: () => void) => void
   passive: PassiveHealth
   events: EventBus
   certs: WorkerCerts
@@ -109,7 +109,7 @@ export class EdgeWorkers {
   #slots = new Set<WorkerSlot>()
   #version = 0
   #dirty = new Set<Upstream>()
-  #configDirty = true
+  #routesDirty = true
   #pushScheduled = false
   /** Targets pushed as out of rotation, with the version that first said so. */
   #leftAt = new Map<Target, number>()
@@ -150,8 +150,8 @@ export class EdgeWorkers {
       this.#markLeft(upstream, this.#version + 1)
       this.#schedulePush()
     })
-    this.#o.onConfigChange(() => {
-      this.#configDirty = true
+    this.#o.onRoutesChange(() => {
+      this.#routesDirty = true
       this.#schedulePush()
     })
     certs.onChange(() => this.#broadcast({ type: 'certs' }))
@@ -364,9 +364,9 @@ export class EdgeWorkers {
   /** update builds the next state message: everything for a new worker, else what changed. */
   #update(full: boolean): StateUpdate {
     const { registry } = this.#o
-    const withConfig = full || this.#configDirty
+    const withRoutes = full || this.#routesDirty
     const upstreams: Upstream[] = []
-    if (withConfig) {
+    if (withRoutes) {
       for (const name of registry.names()) {
         const upstream = registry.get(name)
         if (upstream) upstreams.push(upstream)
@@ -375,14 +375,14 @@ export class EdgeWorkers {
     // A new worker's full state carries the current version: the others have it already.
     if (!full) {
       this.#dirty.clear()
-      this.#configDirty = false
+      this.#routesDirty = false
       this.#version++
       for (const upstream of upstreams) this.#markLeft(upstream, this.#version)
     }
     return {
       type: 'state',
       version: this.#version,
-      ...(withConfig ? { config: this.#o.config() } : {}),
+      ...(withRoutes ? { routes: this.#o.routes() } : {}),
       upstreams: upstreams.map(viewOf),
     }
   }

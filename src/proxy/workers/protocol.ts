@@ -1,7 +1,7 @@
 /** @module The messages between the primary and its edge workers over node:cluster IPC. */
-import type { Config } from '../../config/schema.ts'
 import type { RequestCompleted } from '../../observe/events.ts'
 import type { TargetView } from '../../registry/upstream.ts'
+import type { RouteSpec } from '../route.ts'
 import type { KeyPair } from '../tls/dev-ca.ts'
 
 /** An upstream's whole target set, as the primary's registry has it. */
@@ -29,14 +29,14 @@ export interface WorkerInit {
 }
 
 /**
- * A change of the primary's state: the effective config when the route table changed, and the
- * target sets of the upstreams that changed. `version` grows by one per message; the worker
+ * A change of the primary's state: the route specs when the route table changed, and the target
+ * sets of the upstreams that changed. `version` grows by one per message; the worker
  * acknowledges it with `applied`.
  */
 export interface StateUpdate {
   type: 'state'
   version: number
-  config?: Config
+  routes?: readonly RouteSpec[]
   upstreams: UpstreamView[]
 }
 

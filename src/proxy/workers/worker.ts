@@ -11,11 +11,11 @@ import type { PassiveCounter } from '../../registry/health/passive.ts'
 import { Registry } from '../../registry/registry.ts'
 import type { Target } from '../../registry/target.ts'
 import type { Upstream } from '../../registry/upstream.ts'
-import { createUpstreamAgent } from '../forward.ts'
+import { createEdge } from '../edge.ts'
 import type { Route } from '../route.ts'
-import { buildRouteTable } from '../route-table.ts'
 import { RouteTable } from '../router.ts'
-import { EdgeServer } from '../server.ts'
+import { buildRoutes } from '../routes.ts'
+import type { EdgeServer } from '../server.ts'
 import type { KeyPair } from '../tls/dev-ca.ts'
 import { normalizeHostname, SECURE_CONTEXT_OPTIONS, type SniCallback } from '../tls/sni.ts'
 import type { FromWorker, InFlightReport, StateUpdate, ToWorker, WorkerInit } from './protocol.ts'
@@ -70,24 +70,14 @@ export class EdgeWorker {
     })
     const events = new EventBus()
     events.on('request:completed', (record) => this.#record(record))
-    this.#edge = new EdgeServer({
-      bind: init.bind,
-      httpsPort: init.httpsPort,
-      httpPort: init.httpPort,
-      httpRedirect: init.httpRedirect,
-      defaultCert: init.defaultCert,
+    this.#edge = createEdge({
+      ...init,
       sniCallback: this.#sniCallback,
-      handler: {
-        table: () => this.#table,
-        agent: createUpstreamAgent(),
-        log: log.child({ component: 'edge' }),
-        knownHosts: () => (init.listHosts ? this.#table.hosts() : []),
-        passive: this.#passive,
-        events,
-        trustedProxies: new Set(init.trustedProxies),
-        busy: this.#busy,
-      },
+      table: () => this.#table,
+      passive: this.#passive,
+      events,
       log,
+      busy: this.#busy,
     })
   }
 
@@ -131,16 +121,16 @@ export class EdgeWorker {
   }
 
   #apply(update: StateUpdate): void {
-    if (update.config !== undefined) {
+    if (update.routes !== undefined) {
       // Which names get a dev certificate depends on the routes: ask again after a change.
       this.#contexts.clear()
-      this.#table = buildRouteTable(update.config, this.#registry, this.#table, {
+      this.#table = buildRoutes(update.routes, this.#registry, this.#table, {
         shares: this.#init.workers,
       })
     }
     for (const view of update.upstreams) this.#registry.upstream(view.name).replace(view.targets)
-    // The first state always carries the config (a new worker gets everything).
-    if (update.config !== undefined) this.#stateArrived()
+    // The first state always carries the routes (a new worker gets everything).
+    if (update.routes !== undefined) this.#stateArrived()
     const inFlight = this.#inFlight()
     this.#lastLoad = JSON.stringify(inFlight)
     this.#send({ type: 'applied', version: update.version, inFlight })

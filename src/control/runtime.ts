@@ -1,17 +1,18 @@
-/** @module Runtime: the desired state (config file + API overlay), applied minimally to routes and apps. */
+/** @module Runtime: the desired state (config file + API overlay), applied minimally to routes, probes and apps. */
 import { isDeepStrictEqual } from 'node:util'
-import { type ConfigDiff, diffConfig, summarizeDiff } from './config/diff.ts'
-import { mergeOverlay, overriddenKeys } from './config/merge.ts'
-import type { AppSpec, Config } from './config/schema.ts'
-import { errors, PorticoError } from './errors.ts'
-import type { EventBus } from './observe/events.ts'
-import type { Logger } from './observe/log.ts'
-import type { Route } from './proxy/route.ts'
-import { buildRouteTable, createProbes } from './proxy/route-table.ts'
-import type { RouteTable } from './proxy/router.ts'
-import type { ActiveProbe } from './registry/health/active.ts'
-import { type Registry, upstreamNameForRoute } from './registry/registry.ts'
-import { type PersistedState, StateStore } from './state/store.ts'
+import { type ConfigDiff, diffConfig, summarizeDiff } from '../config/diff.ts'
+import { mergeOverlay, overriddenKeys } from '../config/merge.ts'
+import type { AppSpec, Config } from '../config/schema.ts'
+import { errors, PorticoError } from '../errors.ts'
+import type { EventBus } from '../observe/events.ts'
+import type { Logger } from '../observe/log.ts'
+import type { Route, RouteSpec } from '../proxy/route.ts'
+import type { RouteTable } from '../proxy/router.ts'
+import { buildRoutes } from '../proxy/routes.ts'
+import type { ActiveProbe } from '../registry/health/active.ts'
+import { type Registry, upstreamNameForRoute } from '../registry/registry.ts'
+import { type PersistedState, StateStore } from '../state/store.ts'
+import { createProbes, routeSpecs, syncBackends } from './route-table.ts'
 
 /** What the Runtime drives on the process side (the Supervisor implements it). */
 export interface AppRunner {
@@ -44,6 +45,7 @@ export class Runtime {
   #state: PersistedState
   #effective: Config
   #table: RouteTable<Route>
+  #specs: RouteSpec[]
   #probes: ActiveProbe[] = []
   #runner: AppRunner | undefined
   readonly #store: StateStore
@@ -67,7 +69,9 @@ export class Runtime {
     this.#registry = options.registry
     this.#events = options.events
     this.#log = options.log
-    this.#table = buildRouteTable(effective, options.registry)
+    syncBackends(effective, options.registry)
+    this.#specs = routeSpecs(effective)
+    this.#table = buildRoutes(this.#specs, options.registry)
     this.#restartProbes()
   }
 
@@ -95,6 +99,11 @@ export class Runtime {
   /** table returns the live route table (read by the edge on every request). */
   table(): RouteTable<Route> {
     return this.#table
+  }
+
+  /** routes returns the route specs of the live table (what edge workers build theirs from). */
+  routes(): readonly RouteSpec[] {
+    return this.#specs
   }
 
   /** onTableChange registers a listener called right after the route table is swapped. */
@@ -200,7 +209,9 @@ export class Runtime {
       await Promise.all(
         diff.apps.added.map((app) => this.#try(app.name, () => runner.startApp(app))),
       )
-    this.#table = buildRouteTable(next, this.#registry, this.#table)
+    syncBackends(next, this.#registry)
+    this.#specs = routeSpecs(next)
+    this.#table = buildRoutes(this.#specs, this.#registry, this.#table)
     for (const listener of this.#tableListeners) listener()
     this.#restartProbes()
     if (runner) {

@@ -1,11 +1,13 @@
-/** @module Composition helper: the stats service and gauges over the live route table and supervisor. */
-import type { StatsService } from './api/stats.ts'
-import type { EventBus } from './observe/events.ts'
-import { type GaugeSource, Metrics } from './observe/metrics.ts'
-import { Tracker } from './observe/tracker.ts'
-import type { Route } from './proxy/route.ts'
-import type { RouteTable } from './proxy/router.ts'
-import type { AppStatus } from './supervisor/supervisor.ts'
+/** @module The stats service, Prometheus gauges and per-instance traffic over the live route table and supervisor. */
+import type { StatsService } from '../api/stats.ts'
+import type { EventBus } from '../observe/events.ts'
+import { type GaugeSource, Metrics } from '../observe/metrics.ts'
+import { Tracker } from '../observe/tracker.ts'
+import type { Route } from '../proxy/route.ts'
+import type { RouteTable } from '../proxy/router.ts'
+import { type Registry, upstreamNameForApp } from '../registry/registry.ts'
+import type { AppStatus } from '../supervisor/supervisor.ts'
+import type { InstanceStatsView } from './services.ts'
 
 /** routeList returns each route of the table once, in host order (wildcards as `*.x`). */
 function routeList(table: RouteTable<Route>): Route[] {
@@ -98,5 +100,26 @@ export function createStats(deps: StatsDeps) {
       tracker.close()
       metrics.close()
     },
+  }
+}
+
+/** instanceTraffic summarises one instance's traffic from the tracker and its live target. */
+export function instanceTraffic(
+  tracker: Tracker,
+  registry: Registry,
+  id: string,
+): InstanceStatsView {
+  const stats = tracker.targetStatsOrEmpty(id)
+  const app = id.slice(0, id.lastIndexOf('#'))
+  return {
+    totalRequests: stats.totalRequests,
+    requestsPerSecond: stats.requestsPerSecond,
+    inFlight: registry.get(upstreamNameForApp(app))?.get(id)?.inFlight ?? 0,
+    latencyMs: {
+      p50: stats.window.latencyMs.p50,
+      p95: stats.window.latencyMs.p95,
+      p99: stats.window.latencyMs.p99,
+    },
+    errors: stats.window.errors,
   }
 }

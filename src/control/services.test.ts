@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { liveState } from './control.ts'
-import { Registry } from './registry/registry.ts'
-import type { InstanceStatus } from './supervisor/supervisor.ts'
+import { Registry } from '../registry/registry.ts'
+import type { InstanceStatus } from '../supervisor/supervisor.ts'
+import { liveState } from './services.ts'
 
 const instance = (state: InstanceStatus['state'], port = 21000): InstanceStatus => ({
   id: 'web#0',

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../config/load.ts'
+import { share } from '../proxy/routes.ts'
 import { Registry } from '../registry/registry.ts'
-import { buildRouteTable, share } from './route-table.ts'
+import { buildRouteTable } from './route-table.ts'
 
 const config = (port: number, headers: Record<string, string> = {}) =>
   parseConfig(

@@ -1,10 +1,10 @@
 /** @module Composition helper: the API's apps, routes and certificates services over the live parts. */
 import { mkdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
-import type { AppAction, AppsService, AppView } from './api/apps.ts'
-import type { CertificatesService } from './api/certificates.ts'
-import type { BackendView, RoutesService, RouteView } from './api/routes.ts'
-import { formatIssues } from './config/load.ts'
+import type { AppAction, AppsService, AppView } from '../api/apps.ts'
+import type { CertificatesService } from '../api/certificates.ts'
+import type { BackendView, RoutesService, RouteView } from '../api/routes.ts'
+import { formatIssues } from '../config/load.ts'
 import {
   type AppSpec,
   appHostnames,
@@ -12,16 +12,16 @@ import {
   type BackendConfig,
   type Config,
   type RouteConfig,
-} from './config/schema.ts'
-import { errors } from './errors.ts'
-import { writeFileAtomic } from './lib/atomic-write.ts'
-import type { Logger } from './observe/log.ts'
-import { backendId } from './proxy/route-table.ts'
-import { type CertStore, expiresSoon } from './proxy/tls/cert-store.ts'
-import { type Registry, upstreamNameForApp, upstreamNameForRoute } from './registry/registry.ts'
-import type { TargetState } from './registry/target.ts'
+} from '../config/schema.ts'
+import { errors } from '../errors.ts'
+import { writeFileAtomic } from '../lib/atomic-write.ts'
+import type { Logger } from '../observe/log.ts'
+import { type CertStore, expiresSoon } from '../proxy/tls/cert-store.ts'
+import { type Registry, upstreamNameForApp, upstreamNameForRoute } from '../registry/registry.ts'
+import type { TargetState } from '../registry/target.ts'
+import type { AppStatus, InstanceStatus, Supervisor } from '../supervisor/supervisor.ts'
+import { appRouteSpec, backendId } from './route-table.ts'
 import type { Runtime } from './runtime.ts'
-import type { AppStatus, InstanceStatus, Supervisor } from './supervisor/supervisor.ts'
 
 /** What the services drive. */
 export interface ControlDeps {
@@ -184,18 +184,21 @@ export function createRoutesService(deps: ControlDeps): RoutesService {
   })
   const appRoutes = (): RouteView[] =>
     runtime.config().apps.flatMap((app) =>
-      appHostnames(app).map((vHost) => ({
-        vHost,
-        app: app.name,
-        strategy: app.strategy ?? 'LEAST_CONNECTIONS',
-        reqActiveLength: 64 * app.instances,
-        reqQueueLength: 256,
-        headers: {},
-        autoHttps: true,
-        default: false,
-        backends: [],
-        source: 'app' as const,
-      })),
+      appHostnames(app).map((vHost) => {
+        const spec = appRouteSpec(app, vHost)
+        return {
+          vHost,
+          app: app.name,
+          strategy: spec.strategy,
+          reqActiveLength: spec.reqActiveLength,
+          reqQueueLength: spec.reqQueueLength,
+          headers: {},
+          autoHttps: spec.autoHttps,
+          default: false,
+          backends: [],
+          source: 'app' as const,
+        }
+      }),
     )
   const explicitIn = (config: Config, vHost: string) => config.routes.find((r) => r.vHost === vHost)
   const explicit = (vHost: string) => explicitIn(runtime.config(), vHost)
