@@ -1,21 +1,8 @@
 /** @module The dev servers that ignore PORT, and the flags (or variables) that make each listen where Portico says. */
 
-/** Names of the dev servers Portico knows (the app option `framework` takes one of these). */
-export const DEV_SERVER_NAMES = [
-  'vite',
-  'react-router',
-  'remix',
-  'vinxi',
-  'astro',
-  'angular',
-  'rsbuild',
-  'webpack',
-  'webpack-dev-server',
-  'storybook',
-  'nuxt',
-  'react-scripts',
-] as const
-export type DevServerName = (typeof DEV_SERVER_NAMES)[number]
+import { DEV_SERVER_NAMES, type DevServerName } from '../config/schema.ts'
+
+export { DEV_SERVER_NAMES, type DevServerName }
 
 /** The address Portico asks dev servers to bind: loopback, IPv4 (the edge dials 127.0.0.1 first). */
 export const DEV_SERVER_HOST = '127.0.0.1'

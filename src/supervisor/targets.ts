@@ -13,15 +13,21 @@ import { INSTANCE_HOST } from './instance.ts'
  */
 
 /**
- * moveTarget points target `id` at `port`, keeping its id and `state`. A target object's port
- * cannot change, so the object is replaced: requests in flight finish on the old one, and the
- * new one starts with no in-flight count, failures or latency history.
+ * moveTarget points target `id` at `host:port`, keeping its id and `state`. A target object's
+ * address cannot change, so the object is replaced: requests in flight finish on the old one,
+ * and the new one starts with no in-flight count, failures or latency history.
  */
-export function moveTarget(upstream: Upstream, id: string, port: number, state: TargetState): void {
+export function moveTarget(
+  upstream: Upstream,
+  id: string,
+  port: number,
+  state: TargetState,
+  host: string = INSTANCE_HOST,
+): void {
   const standIn = `${id}.moving`
-  upstream.add({ id: standIn, host: INSTANCE_HOST, port, state })
+  upstream.add({ id: standIn, host, port, state })
   upstream.remove(id)
-  upstream.add({ id, host: INSTANCE_HOST, port, state })
+  upstream.add({ id, host, port, state })
   upstream.remove(standIn)
 }
 
