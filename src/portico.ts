@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { assertSafeBind, buildApi } from './api/server.ts'
 import { SHUTDOWN_DRAIN_MS } from './config/defaults.ts'
+import { EnvFileWatcher } from './config/env-watch.ts'
 import { loadConfig } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import type { Settings } from './config/settings.ts'
@@ -20,8 +21,8 @@ import type { Logger } from './observe/log.ts'
 import type { Tracker } from './observe/tracker.ts'
 import { createUpstreamAgent } from './proxy/forward.ts'
 import { EdgeServer } from './proxy/server.ts'
+import { appCaFile, loadUserDevCa } from './proxy/tls/ca-dir.ts'
 import { CertStore, daysLeft, expiresSoon } from './proxy/tls/cert-store.ts'
-import { loadOrCreateDevCa } from './proxy/tls/dev-ca.ts'
 import { createSniCallback } from './proxy/tls/sni.ts'
 import { EdgeWorkers } from './proxy/workers/primary.ts'
 import { PassiveHealth } from './registry/health/passive.ts'
@@ -29,6 +30,8 @@ import { appOfUpstream, Registry, upstreamNameForApp } from './registry/registry
 import type { TransitionListener, Upstream } from './registry/upstream.ts'
 import { type AppRunner, Runtime } from './runtime.ts'
 import { createStats } from './stats.ts'
+import { envFilePaths } from './supervisor/app-env.ts'
+import { appCwd, type LaunchContext } from './supervisor/launch.ts'
 import { Supervisor } from './supervisor/supervisor.ts'
 
 /** A running Portico. */
@@ -163,6 +166,69 @@ function appRunner(supervisor: Supervisor): AppRunner {
 }
 
 /**
+ * launchContext is what every app launch gets beyond its spec: Portico's environment as it is
+ * now (before pm2 adds its own variables), the deny list, the HTTPS port for PORTICO_URL and,
+ * with a dev CA, the file for NODE_EXTRA_CA_CERTS.
+ */
+async function launchContext(
+  settings: Settings,
+  httpsPort: number,
+  caCert: string | undefined,
+  log: Logger,
+): Promise<LaunchContext> {
+  const inherited = { ...process.env }
+  const caFile =
+    caCert === undefined
+      ? undefined
+      : await appCaFile({
+          certPath: caCert,
+          inherited: inherited.NODE_EXTRA_CA_CERTS,
+          stateDir: settings.stateDir,
+        })
+  return {
+    inherited,
+    deny: settings.envDeny,
+    httpsPort,
+    caFile,
+    onEnvFileError: (file, err) =>
+      log.warn({ err, file }, `cannot read ${file}; starting without it`),
+  }
+}
+
+/**
+ * watchEnvFiles reloads an app (rolling, like a config change) when one of its `.env` files
+ * changes; which files each app reads follows every config change.
+ */
+async function watchEnvFiles(
+  runtime: Runtime,
+  supervisor: Supervisor,
+  configDir: string,
+  log: Logger,
+): Promise<EnvFileWatcher> {
+  const watcher = await EnvFileWatcher.start({
+    filesByApp: () =>
+      new Map(
+        runtime
+          .config()
+          .apps.map((app) => [app.name, envFilePaths(appCwd(app, configDir), app.envFiles)]),
+      ),
+    onChange: async (apps) => {
+      await Promise.all(
+        apps.map(async (app) => {
+          if (supervisor.get(app) === undefined) return
+          log.info({ app }, `${app}: .env changed; reloading`)
+          await supervisor.reloadApp(app).catch((err: unknown) => {
+            log.error({ err, app }, `${app}: reload after a .env change failed`)
+          })
+        }),
+      )
+    },
+  })
+  runtime.onTableChange(() => watcher.refresh())
+  return watcher
+}
+
+/**
  * createPortico starts everything for one config: the dev CA (dev mode), the certificate store,
  * the edge listeners, the admin API, then the supervisor and its apps. On failure part-way it
  * stops what it had started and rethrows.
@@ -193,7 +259,11 @@ export async function createPortico(
   parts.stats = stats
   const dev = settings.mode === 'dev'
   try {
-    const devCa = dev ? await loadOrCreateDevCa(settings.certsDir, log) : undefined
+    // One dev CA per user, shared by every project; an older project-local one is adopted.
+    const userCa = dev
+      ? await loadUserDevCa({ caDir: settings.caDir, legacyDir: settings.certsDir, log })
+      : undefined
+    const devCa = userCa?.ca
     const certs = new CertStore({
       certsDir: settings.certsDir,
       devCa,
@@ -267,7 +337,11 @@ export async function createPortico(
     parts.api = await buildApi({
       log,
       token: settings.apiToken,
-      health: { ports: () => ports, mode: settings.mode },
+      health: {
+        ports: () => ports,
+        mode: settings.mode,
+        ca: () => (userCa ? { path: userCa.certPath, sha256: userCa.fingerprint256 } : null),
+      },
       apps: createAppsService(control),
       routes: createRoutesService(control),
       certificates: createCertificatesService(control),
@@ -277,7 +351,9 @@ export async function createPortico(
     })
     await parts.api.listen({ host: settings.apiHost, port: settings.apiPort })
     ports.api = (parts.api.server.address() as AddressInfo).port
+    const launch = await launchContext(settings, ports.https, userCa?.certPath, log)
     const supervisor = await Supervisor.create({
+      launch,
       stateDir: settings.stateDir,
       configDir: settings.configDir,
       portRange: settings.portRange,
@@ -292,7 +368,7 @@ export async function createPortico(
     parts.supervisor = supervisor
     await runtime.attach(appRunner(supervisor))
     await mkdir(settings.certsDir, { recursive: true, mode: 0o700 })
-    parts.unwatch = await watchFiles({
+    const unwatchConfig = await watchFiles({
       configPath: settings.configPath,
       certsDir: settings.certsDir,
       onChange: (kind) =>
@@ -300,6 +376,11 @@ export async function createPortico(
           ? reloadCerts(certs, log)
           : reloadConfig(settings.configPath, runtime, log),
     })
+    const envFiles = await watchEnvFiles(runtime, supervisor, settings.configDir, log)
+    parts.unwatch = async () => {
+      await unwatchConfig()
+      await envFiles.close()
+    }
     let stopping: Promise<void> | undefined
     return {
       ports,

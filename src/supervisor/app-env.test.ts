@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { instanceEnvironment, isDenied, parseDenyList, publicUrl, readEnvFiles } from './app-env.ts'
+import { parseDenyList } from '../config/settings.ts'
+import { instanceEnvironment, isDenied, publicUrl, readEnvFiles } from './app-env.ts'
 
 const portico = {
   PATH: '/usr/bin',

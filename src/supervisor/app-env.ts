@@ -36,11 +36,6 @@ export interface EnvLayers {
   dotenv?: Readonly<Record<string, string>>
 }
 
-/** parseDenyList reads `PORTICO_ENV_DENY`: names or `PREFIX*` patterns, comma- or space-separated. */
-export function parseDenyList(value: string | undefined): string[] {
-  return (value ?? '').split(/[\s,]+/).filter((entry) => entry.length > 0)
-}
-
 /** isDenied reports whether `name` matches one of `patterns` (exact, or a prefix ending in `*`). */
 export function isDenied(name: string, patterns: readonly string[]): boolean {
   return patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p))
