@@ -1,5 +1,5 @@
 /** @module The operating system's trust store: Debian/Ubuntu, Fedora/RHEL, Arch (p11-kit) and macOS, picked by what is installed. */
-import { readdir, rm, stat } from 'node:fs/promises'
+import { readdir, readlink, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { asRoot, isWritable, lastLine, run, which } from './exec.ts'
 import {
@@ -46,11 +46,7 @@ export function debianStore(root?: string): TrustStore {
           ...[at('/usr/share/ca-certificates'), '--localcertsdir', local],
           ...['--etccertsdir', etc, '--hooksdir', at('/etc/ca-certificates/update.d')],
         ]
-  const update = (fresh: boolean) => [
-    'update-ca-certificates',
-    ...relocation,
-    ...(fresh ? ['--fresh'] : []),
-  ]
+  const update = ['update-ca-certificates', ...relocation]
   const fileOf = (ca: TrustedCa) => path.join(local, `${ca.fileStem}.crt`)
   return {
     name: `system (Debian/Ubuntu: ${local})`,
@@ -59,14 +55,23 @@ export function debianStore(root?: string): TrustStore {
     install: async (ca) => {
       if (await bundleHas(bundle, ca.certPem)) return { status: 'already' }
       const copy = ['install', '-m', '644', ca.certPath, fileOf(ca)]
-      return verified(await asRootUnless(local, [copy, update(false)]), bundle, ca, true)
+      return verified(await asRootUnless(local, [copy, update]), bundle, ca, true)
     },
-    // A removed local certificate leaves its links behind unless the store is rebuilt: --fresh
-    // rebuilds the links, the bundle and the hooks' stores (Java) from what is left.
+    // update-ca-certificates tracks no removal of a local certificate: its links would dangle
+    // and its hooks (the Java keystore) would keep it. So the links go first, the bundle is
+    // rebuilt, and each hook is told `-<pem>` exactly as the script tells it of a removal.
+    // (`--fresh` is no substitute: it rewrites every link and never tells the hooks.)
     remove: async (ca) => {
       const files = await filesHolding(local, ca)
       if (files.length === 0 && !(await bundleHas(bundle, ca.certPem))) return { status: 'already' }
-      const steps = [...files.map((file) => ['rm', '-f', file]), update(true)]
+      const pem = path.join(etc, `${ca.fileStem}.pem`)
+      const links = await linksTo(etc, pem, files)
+      const hooks = await executables(at('/etc/ca-certificates/update.d'))
+      const steps = [
+        ...[...files, ...links].map((file) => ['rm', '-f', file]),
+        update,
+        ...hooks.map((hook) => ['sh', '-c', 'printf "%s\\n" "$1" | "$2"', 'sh', `-${pem}`, hook]),
+      ]
       return verified(await asRootUnless(local, steps), bundle, ca, false)
     },
   }
@@ -189,6 +194,46 @@ async function availableDir(dir: string, tool: string): Promise<Availability> {
     // Missing: reported below.
   }
   return { ok: false, why: `${dir} does not exist (is ${tool} installed?)` }
+}
+
+/**
+ * The links in `etc` that lead to the CA: its `<stem>.pem` link (to one of `files`) and the
+ * hash links (`1a2b3c4d.0`) naming that link.
+ */
+async function linksTo(etc: string, pem: string, files: string[]): Promise<string[]> {
+  let names: string[]
+  try {
+    names = await readdir(etc)
+  } catch {
+    return []
+  }
+  const found: string[] = []
+  for (const name of names) {
+    const link = path.join(etc, name)
+    const target = await readlink(link).catch(() => undefined)
+    if (target === undefined) continue
+    const resolved = path.resolve(etc, target)
+    if (resolved === pem || files.includes(resolved)) found.push(link)
+  }
+  return found
+}
+
+/** The hooks update-ca-certificates runs (run-parts names: letters, digits, `_`, `-`). */
+async function executables(dir: string): Promise<string[]> {
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch {
+    return []
+  }
+  const hooks: string[] = []
+  for (const name of names.sort()) {
+    if (!/^[A-Za-z0-9_-]+$/.test(name)) continue
+    const file = path.join(dir, name)
+    const info = await stat(file).catch(() => undefined)
+    if (info?.isFile() && (info.mode & 0o111) !== 0) hooks.push(file)
+  }
+  return hooks
 }
 
 /** The files in `dir` that hold the CA (ours by name, or an identical copy put there by hand). */
