@@ -43,7 +43,9 @@ export class EnvFileWatcher {
     })
     const self = new EnvFileWatcher(options, watcher)
     self.refresh()
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()))
+    // chokidar never says `ready` while it watches nothing (a config without apps).
+    if (self.#dirs.size > 0)
+      await new Promise<void>((resolve) => watcher.once('ready', () => resolve()))
     return self
   }
 
