@@ -1,6 +1,15 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { planDevServer } from './framework-command.ts'
-import { DEV_SERVER_NAMES, DEV_SERVERS, type DevServerName, hasOption } from './frameworks.ts'
+import {
+  DEV_SERVER_NAMES,
+  DEV_SERVERS,
+  type DevServerName,
+  flagsFor,
+  hasOption,
+} from './frameworks.ts'
+
+const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 
 /**
  * One case per row of the table: a command that starts its server (and what it becomes), one
@@ -66,7 +75,7 @@ const ROWS: Record<
   },
   storybook: {
     serve: 'storybook dev',
-    becomes: 'storybook dev -p $PORT -h 127.0.0.1'.replace('-h', '--host'),
+    becomes: 'storybook dev --port $PORT --host 127.0.0.1',
     build: 'storybook build',
     given: 'storybook dev -p6006',
   },
@@ -105,6 +114,15 @@ describe('the dev server table', () => {
 
       it('leaves a command that does not serve alone', () => {
         expect(planDevServer(cases.build)).toBeUndefined()
+      })
+
+      it('is listed in the README with the flags it gets', () => {
+        const flags = flagsFor(row, []).join(' ')
+        const line = README.split('\n').find((l) => l.startsWith(`| \`${row.name}\` |`))
+        expect(line).toBeDefined()
+        if (flags !== '') expect(line).toContain(`\`${flags}\``)
+        for (const [key, value] of Object.entries(row.env ?? {}))
+          expect(line).toContain(`\`${key}=${value}\``)
       })
 
       it('keeps a port the user gave', () => {

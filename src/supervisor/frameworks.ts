@@ -27,11 +27,11 @@ export interface DevServer {
   nonServerCommands?: readonly string[]
   /** Flags that take a value, so `--mode ssr` is not read as the subcommand `ssr`. */
   valueFlags: readonly string[]
-  /** Spellings of its port flag; `--port $PORT` is added when none is given. Empty: reads PORT. */
+  /** Spellings of its port flag, the first one added (`--port $PORT`) when none is given. Empty: reads PORT. */
   portFlags: readonly string[]
   /** Added with the port flag: fail instead of silently taking another port. */
   strictPortFlag?: string
-  /** Spellings of its bind-address flag; `--host 127.0.0.1` is added when none is given. */
+  /** Spellings of its bind-address flag, the last one added (`--host 127.0.0.1`) when none is given. */
   hostFlags: readonly string[]
   /** Variables it reads instead of flags (set unless the app's `.env` or `env` sets them). */
   env?: Readonly<Record<string, string>>
@@ -169,7 +169,7 @@ export const DEV_SERVERS: readonly DevServer[] = [
     serverCommands: ['dev'],
     bareIsServer: false,
     valueFlags: ['-p', '--port', '-h', '--host', '-c', '--config-dir'],
-    portFlags: ['-p', '--port'],
+    portFlags: ['--port', '-p'],
     hostFlags: ['-h', '--host'],
   },
   {
