@@ -59,6 +59,32 @@ function fatal(error: unknown): never {
   process.exit(1)
 }
 
+/** `portico trust [--check] [--ca FILE]` and `portico untrust [--ca FILE]`: one line per store. */
+async function trustCommand(
+  command: 'trust' | 'untrust',
+  values: { check?: boolean | undefined; ca?: string | undefined },
+): Promise<never> {
+  const action = command === 'untrust' ? 'untrust' : values.check ? 'check' : 'trust'
+  const report = await runTrust(action, {
+    caDir: defaultCaDir(process.env, process.cwd()),
+    caFile: values.ca === undefined ? undefined : path.resolve(values.ca),
+  })
+  process.stdout.write(report.lines.map((line) => `portico: ${line}\n`).join(''))
+  process.exit(report.exitCode)
+}
+
+/** `portico init [--config FILE]`: writes the config, says what is in it and what comes next. */
+async function initCommand(config: string | undefined): Promise<never> {
+  const file = path.resolve(config ?? 'apps.config.ts')
+  const { apps } = await initConfig(file)
+  const list =
+    apps.length > 0 ? `: ${apps.join(', ')}` : ' (no dev or start script found; see the comments)'
+  process.stdout.write(
+    `portico: wrote ${file} with ${apps.length} app(s)${list}\nportico: next: portico trust (once per machine), then portico dev\n`,
+  )
+  process.exit(0)
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -73,25 +99,8 @@ async function main(argv: string[]): Promise<void> {
     },
   })
   const command = positionals[0]
-  if (command === 'trust' || command === 'untrust') {
-    const action = command === 'untrust' ? 'untrust' : values.check ? 'check' : 'trust'
-    const report = await runTrust(action, {
-      caDir: defaultCaDir(process.env, process.cwd()),
-      caFile: values.ca === undefined ? undefined : path.resolve(values.ca),
-    })
-    process.stdout.write(report.lines.map((line) => `portico: ${line}\n`).join(''))
-    process.exit(report.exitCode)
-  }
-  if (command === 'init') {
-    const file = path.resolve(values.config ?? 'apps.config.ts')
-    const { apps } = await initConfig(file)
-    const list =
-      apps.length > 0 ? `: ${apps.join(', ')}` : ' (no dev or start script found; see the comments)'
-    process.stdout.write(
-      `portico: wrote ${file} with ${apps.length} app(s)${list}\nportico: next: portico trust (once per machine), then portico dev\n`,
-    )
-    process.exit(0)
-  }
+  if (command === 'trust' || command === 'untrust') await trustCommand(command, values)
+  if (command === 'init') await initCommand(values.config)
   // `start` alone runs Portico; `start <app>` (like every operator command) asks a running one.
   if (isOperatorCommand(command) && !(command === 'start' && positionals.length === 1)) {
     const result = await runOperatorCommand(

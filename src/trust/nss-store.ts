@@ -43,15 +43,7 @@ export function nssStore(
 ): TrustStore {
   const db = `${prefix}:${dir}`
   const certutil = (...args: string[]) => run('certutil', ['-d', db, ...args])
-  const isTrusted = async (ca: TrustedCa) => {
-    if (!(await exists(dir))) return false
-    const list = await certutil('-L')
-    const line = list.stdout.split('\n').find((l) => l.startsWith(`${ca.nickname} `))
-    const flags = line?.trim().split(/\s+/).at(-1) ?? ''
-    if (!(flags.split(',')[0] ?? '').includes('C')) return false
-    const pem = await certutil('-L', '-n', ca.nickname, '-a')
-    return pem.ok && pemBody(pem.stdout).includes(pemBody(ca.certPem))
-  }
+  const isTrusted = async (ca: TrustedCa) => (await exists(dir)) && (await holdsCa(certutil, ca))
   return {
     name: `nss (${label}: ${dir})`,
     available: async () =>
@@ -60,10 +52,8 @@ export function nssStore(
     install: async (ca): Promise<Outcome> => {
       if (await isTrusted(ca)) return { status: 'already' }
       if (!(await exists(dir))) {
-        if (!create) return { status: 'failed', detail: `${dir} does not exist` }
-        await mkdir(dir, { recursive: true, mode: 0o700 })
-        const made = await certutil('-N', '--empty-password')
-        if (!made.ok) return { status: 'failed', detail: `certutil -N: ${lastLine(made)}` }
+        const why = create ? await createDb(certutil, dir) : `${dir} does not exist`
+        if (why !== undefined) return { status: 'failed', detail: why }
       }
       // A stale entry under our nickname (another CA, or other flags) is replaced.
       await deleteAll(certutil, ca.nickname)
@@ -80,6 +70,25 @@ export function nssStore(
       return removed > 0 ? { status: 'done' } : { status: 'already' }
     },
   }
+}
+
+type Certutil = (...args: string[]) => ReturnType<typeof run>
+
+/** Whether the database lists the CA under its nickname, trusted for SSL (`C` in the first field). */
+async function holdsCa(certutil: Certutil, ca: TrustedCa): Promise<boolean> {
+  const list = await certutil('-L')
+  const line = list.stdout.split('\n').find((l) => l.startsWith(`${ca.nickname} `))
+  const flags = line?.trim().split(/\s+/).at(-1) ?? ''
+  if (!(flags.split(',')[0] ?? '').includes('C')) return false
+  const pem = await certutil('-L', '-n', ca.nickname, '-a')
+  return pem.ok && pemBody(pem.stdout).includes(pemBody(ca.certPem))
+}
+
+/** Makes an empty database (no password), as Chrome does on first run; why it failed, if it did. */
+async function createDb(certutil: Certutil, dir: string): Promise<string | undefined> {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const made = await certutil('-N', '--empty-password')
+  return made.ok ? undefined : `certutil -N: ${lastLine(made)}`
 }
 
 /** Deletes every entry under `nickname` (NSS allows several); returns how many went. */

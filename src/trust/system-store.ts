@@ -61,20 +61,37 @@ export function debianStore(root?: string): TrustStore {
     // and its hooks (the Java keystore) would keep it. So the links go first, the bundle is
     // rebuilt, and each hook is told `-<pem>` exactly as the script tells it of a removal.
     // (`--fresh` is no substitute: it rewrites every link and never tells the hooks.)
-    remove: async (ca) => {
-      const files = await filesHolding(local, ca)
-      if (files.length === 0 && !(await bundleHas(bundle, ca.certPem))) return { status: 'already' }
-      const pem = path.join(etc, `${ca.fileStem}.pem`)
-      const links = await linksTo(etc, pem, files)
-      const hooks = await executables(at('/etc/ca-certificates/update.d'))
-      const steps = [
-        ...[...files, ...links].map((file) => ['rm', '-f', file]),
+    remove: (ca) =>
+      removeDebian(ca, {
+        local,
+        etc,
+        bundle,
         update,
-        ...hooks.map((hook) => ['sh', '-c', 'printf "%s\\n" "$1" | "$2"', 'sh', `-${pem}`, hook]),
-      ]
-      return verified(await asRootUnless(local, steps), bundle, ca, false)
-    },
+        hooksDir: at('/etc/ca-certificates/update.d'),
+      }),
   }
+}
+
+/**
+ * Takes the CA out of a Debian store: its files and links, the bundle rebuilt, and each hook
+ * told `-<pem>` as update-ca-certificates tells hooks of a removal.
+ */
+async function removeDebian(
+  ca: TrustedCa,
+  store: { local: string; etc: string; bundle: string; update: string[]; hooksDir: string },
+): Promise<Outcome> {
+  const files = await filesHolding(store.local, ca)
+  if (files.length === 0 && !(await bundleHas(store.bundle, ca.certPem)))
+    return { status: 'already' }
+  const pem = path.join(store.etc, `${ca.fileStem}.pem`)
+  const links = await linksTo(store.etc, pem, files)
+  const hooks = await executables(store.hooksDir)
+  const steps = [
+    ...[...files, ...links].map((file) => ['rm', '-f', file]),
+    store.update,
+    ...hooks.map((hook) => ['sh', '-c', 'printf "%s\\n" "$1" | "$2"', 'sh', `-${pem}`, hook]),
+  ]
+  return verified(await asRootUnless(store.local, steps), store.bundle, ca, false)
 }
 
 /** Fedora/RHEL/CentOS: a PEM in /etc/pki/ca-trust/source/anchors, then update-ca-trust extract. */
