@@ -15,7 +15,7 @@ export interface RunningPortico {
   ports: { https: number; http: number; api: number }
   dir: string
   certsDir: string
-  /** The dev CA's folder: PORTICO_CA_DIR, the temp certs dir unless the test sets another. */
+  /** The dev CA's folder: the test's PORTICO_CA_DIR, else its certs dir (the temp one by default). */
   caDir: string
   stdout: () => string
   stderr: () => string
@@ -44,7 +44,7 @@ export async function spawnPortico(options: SpawnOptions): Promise<{
   const dir = await mkdtemp(path.join(os.tmpdir(), 'portico-e2e-'))
   const certsDir = path.join(dir, 'certs')
   // The dev CA is per user (~/.local/share/portico): a test must never touch the real one.
-  const caDir = options.env?.PORTICO_CA_DIR ?? certsDir
+  const caDir = options.env?.PORTICO_CA_DIR ?? options.env?.PORTICO_CERTS_DIR ?? certsDir
   const child = spawn(process.execPath, [BIN, options.mode ?? 'dev', '--config', options.config], {
     cwd: ROOT,
     env: {
