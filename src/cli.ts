@@ -1,22 +1,37 @@
-/** @module The portico command: argv → dev | start; parse, call, print, exit code. No logic. */
+/** @module The portico command: argv → dev | start | init | trust | untrust | operator commands; parse, call, print, exit code. No logic. */
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from './config/load.ts'
 import { insecureParserSource } from './config/runtime-check.ts'
 import { appHostnames, type Config } from './config/schema.ts'
-import { type Mode, resolveConfigPath, resolveSettings } from './config/settings.ts'
+import {
+  defaultCaDir,
+  type Mode,
+  resolveConfigPath,
+  resolveSettings,
+  type Settings,
+} from './config/settings.ts'
 import { PorticoError } from './errors.ts'
+import { initConfig } from './init/config-file.ts'
 import { createLogger, flushLogger } from './observe/log.ts'
 import { createOutputPrinter } from './observe/output.ts'
 import { apiTarget, isOperatorCommand, runOperatorCommand } from './operator.ts'
 import { createPortico, type Portico } from './portico.ts'
+import { assertBindable, describeListenError, type PlannedListener } from './proxy/bind-check.ts'
+import { runTrust } from './trust/trust.ts'
 
 const USAGE = `Usage: portico <dev|start> [--config FILE]
+       portico init [--config FILE]
+       portico trust [--check] [--ca FILE] | portico untrust [--ca FILE]
        portico <status|apps|routes> [--api URL]
        portico <start|stop|restart|reload|logs> <app> [--api URL] [--tail N]
        portico scale <app> <instances> [--api URL]
 
   dev     run the apps in the config with a local development CA (https://<name>.localhost:8443)
   start   production mode: certificates from certs/ only (with an <app>: start that app)
+  init    write a commented apps.config.ts from package.json scripts and workspaces
+  trust   trust the dev CA in the system store and in Chrome/Chromium and Firefox (NSS);
+          --check: say which stores trust it (exit 0 once all do); untrust: remove it everywhere
 
 Operator commands talk to a running Portico's admin API (default http://127.0.0.1:$PORTICO_API_PORT
 or :8844; the bearer token comes from $PORTICO_API_TOKEN).
@@ -29,12 +44,45 @@ Options:
 `
 
 function fatal(error: unknown): never {
-  const message =
+  const failed = error as NodeJS.ErrnoException & { syscall?: string }
+  const known =
     error instanceof PorticoError
-      ? `${error.code}: ${error.message}`
+      ? error
+      : failed?.syscall === 'listen'
+        ? describeListenError(failed)
+        : undefined
+  const message =
+    known !== undefined
+      ? `${known.code}: ${known.message}`
       : String(error instanceof Error ? (error.stack ?? error.message) : error)
   process.stderr.write(`portico: ${message}\n`)
   process.exit(1)
+}
+
+/** `portico trust [--check] [--ca FILE]` and `portico untrust [--ca FILE]`: one line per store. */
+async function trustCommand(
+  command: 'trust' | 'untrust',
+  values: { check?: boolean | undefined; ca?: string | undefined },
+): Promise<never> {
+  const action = command === 'untrust' ? 'untrust' : values.check ? 'check' : 'trust'
+  const report = await runTrust(action, {
+    caDir: defaultCaDir(process.env, process.cwd()),
+    caFile: values.ca === undefined ? undefined : path.resolve(values.ca),
+  })
+  process.stdout.write(report.lines.map((line) => `portico: ${line}\n`).join(''))
+  process.exit(report.exitCode)
+}
+
+/** `portico init [--config FILE]`: writes the config, says what is in it and what comes next. */
+async function initCommand(config: string | undefined): Promise<never> {
+  const file = path.resolve(config ?? 'apps.config.ts')
+  const { apps } = await initConfig(file)
+  const list =
+    apps.length > 0 ? `: ${apps.join(', ')}` : ' (no dev or start script found; see the comments)'
+  process.stdout.write(
+    `portico: wrote ${file} with ${apps.length} app(s)${list}\nportico: next: portico trust (once per machine), then portico dev\n`,
+  )
+  process.exit(0)
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -46,9 +94,13 @@ async function main(argv: string[]): Promise<void> {
       help: { type: 'boolean', short: 'h' },
       api: { type: 'string' },
       tail: { type: 'string' },
+      check: { type: 'boolean' },
+      ca: { type: 'string' },
     },
   })
   const command = positionals[0]
+  if (command === 'trust' || command === 'untrust') await trustCommand(command, values)
+  if (command === 'init') await initCommand(values.config)
   // `start` alone runs Portico; `start <app>` (like every operator command) asks a running one.
   if (isOperatorCommand(command) && !(command === 'start' && positionals.length === 1)) {
     const result = await runOperatorCommand(
@@ -75,6 +127,8 @@ async function main(argv: string[]): Promise<void> {
   const configPath = resolveConfigPath(values.config, process.env, process.cwd())
   const config = await loadConfig(configPath)
   const settings = resolveSettings(config, configPath, process.env, mode)
+  // A refused or taken port is one clear line before anything starts, never a stack trace.
+  await assertBindable(plannedListeners(settings))
   const prettyLog = mode === 'dev' && process.stdout.isTTY === true
   const log = createLogger({ level: settings.logLevel, pretty: prettyLog })
   const portico = await createPortico(settings, config, {
@@ -84,6 +138,15 @@ async function main(argv: string[]): Promise<void> {
   })
   announce(portico, config)
   handleSignals(portico, log)
+}
+
+/** plannedListeners lists the ports Portico is about to open, with the variable that moves each. */
+function plannedListeners(settings: Settings): PlannedListener[] {
+  return [
+    { name: 'https', host: settings.bind, port: settings.httpsPort, setting: 'PORTICO_HTTPS_PORT' },
+    { name: 'http', host: settings.bind, port: settings.httpPort, setting: 'PORTICO_HTTP_PORT' },
+    { name: 'api', host: settings.apiHost, port: settings.apiPort, setting: 'PORTICO_API_PORT' },
+  ]
 }
 
 /** announce prints the bound ports (one line tests and scripts parse) and a URL per site. */

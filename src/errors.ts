@@ -197,6 +197,16 @@ export const errors = {
   ),
   PTC_ERR_API_CLOSING: defineError('PTC_ERR_API_CLOSING', 'the admin API is shutting down', 503),
   PTC_ERR_INTERNAL: defineError('PTC_ERR_INTERNAL', 'internal error', 500),
+
+  /** DEV EXPERIENCE (issue 15): listeners, instances on the wrong port, portico init */
+  PTC_ERR_PORT_DENIED: defineError('PTC_ERR_PORT_DENIED', 'cannot listen on %s (%s): %s', 500),
+  PTC_ERR_PORT_IN_USE: defineError('PTC_ERR_PORT_IN_USE', 'cannot listen on %s (%s): %s', 500),
+  PTC_ERR_APP_WRONG_PORT: defineError('PTC_ERR_APP_WRONG_PORT', '%s', 500),
+  PTC_ERR_CONFIG_EXISTS: defineError(
+    'PTC_ERR_CONFIG_EXISTS',
+    '%s already exists; portico init never overwrites a config (move it away to start afresh)',
+    500,
+  ),
 } as const satisfies Record<string, PorticoErrorClass>
 
 export type ErrorCode = keyof typeof errors

@@ -6,6 +6,7 @@ import { assertSafeBind, buildApi } from './api/server.ts'
 import { SHUTDOWN_DRAIN_MS } from './config/defaults.ts'
 import type { Config } from './config/schema.ts'
 import type { Settings } from './config/settings.ts'
+import { launchContext, watchEnvFiles } from './control/app-env.ts'
 import { transitionEvents } from './control/events.ts'
 import { Runtime } from './control/runtime.ts'
 import {
@@ -19,8 +20,8 @@ import { watchConfig } from './control/watch.ts'
 import { EventBus } from './observe/events.ts'
 import type { Logger } from './observe/log.ts'
 import { createEdge } from './proxy/edge.ts'
+import { loadUserDevCa } from './proxy/tls/ca-dir.ts'
 import { CertStore } from './proxy/tls/cert-store.ts'
-import { loadOrCreateDevCa } from './proxy/tls/dev-ca.ts'
 import { createSniCallback } from './proxy/tls/sni.ts'
 import { EdgeWorkers } from './proxy/workers/primary.ts'
 import { PassiveHealth } from './registry/health/passive.ts'
@@ -164,9 +165,13 @@ export async function createPortico(
   parts.stats = stats
   const dev = settings.mode === 'dev'
   try {
+    // One dev CA per user, shared by every project; an older project-local one is adopted.
+    const userCa = dev
+      ? await loadUserDevCa({ caDir: settings.caDir, legacyDir: settings.certsDir, log })
+      : undefined
     const certs = new CertStore({
       certsDir: settings.certsDir,
-      devCa: dev ? await loadOrCreateDevCa(settings.certsDir, log) : undefined,
+      devCa: userCa?.ca,
       issueFor: (name) =>
         runtime.table().lookup(name) !== undefined || (dev && name.endsWith('.localhost')),
       log: log.child({ component: 'tls' }),
@@ -193,7 +198,11 @@ export async function createPortico(
     parts.api = await buildApi({
       log,
       token: settings.apiToken,
-      health: { ports: () => ports, mode: settings.mode },
+      health: {
+        ports: () => ports,
+        mode: settings.mode,
+        ca: () => (userCa ? { path: userCa.certPath, sha256: userCa.fingerprint256 } : null),
+      },
       apps: createAppsService(control),
       routes: createRoutesService(control),
       certificates: createCertificatesService(control),
@@ -204,6 +213,7 @@ export async function createPortico(
     await parts.api.listen({ host: settings.apiHost, port: settings.apiPort })
     ports.api = (parts.api.server.address() as AddressInfo).port
     const supervisor = await Supervisor.create({
+      launch: await launchContext(settings, ports.https, userCa?.certPath, log),
       stateDir: settings.stateDir,
       configDir: settings.configDir,
       portRange: settings.portRange,
@@ -218,7 +228,12 @@ export async function createPortico(
     parts.supervisor = supervisor
     await runtime.attach(supervisor)
     await mkdir(settings.certsDir, { recursive: true, mode: 0o700 })
-    parts.unwatch = await watchConfig({ ...settings, runtime, certs, log })
+    const unwatchConfig = await watchConfig({ ...settings, runtime, certs, log })
+    const envFiles = await watchEnvFiles(runtime, supervisor, settings.configDir, log)
+    parts.unwatch = async () => {
+      await unwatchConfig()
+      await envFiles.close()
+    }
     let stopping: Promise<void> | undefined
     return {
       ports,

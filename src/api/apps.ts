@@ -18,6 +18,10 @@ export interface InstanceView {
   uptimeMs?: number | null
   lastExitCode?: number | null
   lastSignal?: string | null
+  /** Where its process tree listens on loopback (`127.0.0.1:21003`, `[::1]:21003`), as last seen. */
+  listeningOn?: string[]
+  /** Why it runs but cannot serve (`web#0 listens on 5173, not 21003: pass --port $PORT …`), or null. */
+  problem?: string | null
   /** Traffic through this instance (sliding 60 s window plus totals). */
   stats?: unknown
 }

@@ -86,3 +86,6 @@ export const CERT_EXPIRY_WARNING_DAYS = 14
 export const DEV_LEAF_VALIDITY_DAYS = 365
 /** The dev CA is valid this many years. */
 export const DEV_CA_VALIDITY_YEARS = 10
+
+/** An app's `.env` files, relative to its cwd, read at every start; a later file beats an earlier one. */
+export const DEFAULT_ENV_FILES: readonly string[] = ['.env', '.env.local']

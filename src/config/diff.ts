@@ -7,7 +7,7 @@ export interface AppChange {
   name: string
   prev: AppSpec
   next: AppSpec
-  /** The process must be replaced (command, script, args, env, cwd, limits): a rolling reload. */
+  /** The process must be replaced (command, script, args, env, cwd, limits, framework, envFiles): a rolling reload. */
   reload: boolean
   /** Only the instance count changed: scale. */
   scale: boolean
@@ -32,6 +32,8 @@ const PROCESS_FIELDS = [
   'killTimeout',
   'maxMemory',
   'startTimeout',
+  'framework',
+  'envFiles',
 ] as const
 const ROUTING_FIELDS = ['hostnames', 'strategy', 'health'] as const
 

@@ -5,6 +5,7 @@ import {
   DEFAULT_API_PORT,
   DEFAULT_BACKEND_PROBE_INTERVAL_MS,
   DEFAULT_BIND,
+  DEFAULT_ENV_FILES,
   DEFAULT_HEALTH_INTERVAL_MS,
   DEFAULT_HEALTH_TIMEOUT_MS,
   DEFAULT_HTTP_PORT,
@@ -25,6 +26,23 @@ export const STRATEGY_NAMES = [
   'LEAST_LATENCY',
 ] as const
 export type StrategyName = (typeof STRATEGY_NAMES)[number]
+
+/** Dev servers an app's `framework` option may name (their flags: src/supervisor/frameworks.ts). */
+export const DEV_SERVER_NAMES = [
+  'vite',
+  'react-router',
+  'remix',
+  'vinxi',
+  'astro',
+  'angular',
+  'rsbuild',
+  'webpack',
+  'webpack-dev-server',
+  'storybook',
+  'nuxt',
+  'react-scripts',
+] as const
+export type DevServerName = (typeof DEV_SERVER_NAMES)[number]
 
 const HOSTNAME_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/
 
@@ -134,7 +152,7 @@ export const appSchema = z
       .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
       .default({})
       .describe(
-        'Extra environment variables. PORT, PORTICO_APP and PORTICO_INSTANCE are always set.',
+        "Environment variables; they beat `.env` files and Portico's inherited environment. PORT, PORTICO_APP, PORTICO_INSTANCE and PORTICO_URL are always set.",
       ),
     hostnames: z
       .array(hostnameSchema)
@@ -158,6 +176,21 @@ export const appSchema = z
       .regex(/^\d+[KMG]$/, { error: 'expected a size such as "300M" or "1G"' })
       .optional()
       .describe('Restart an instance whose memory exceeds this (pm2 max_memory_restart).'),
+    // ── Dev servers and .env files (issue 15) ──
+    framework: z
+      .union([z.literal(false), z.enum(DEV_SERVER_NAMES)], {
+        error: `expected false or one of ${DEV_SERVER_NAMES.join(', ')}`,
+      })
+      .optional()
+      .describe(
+        'Dev servers that ignore PORT (Vite, Astro, ng serve, …) found in `command` get `--port $PORT` and the like. `false` turns this off; a tool name forces its flags. Default: detect.',
+      ),
+    envFiles: z
+      .array(z.string().min(1, { error: 'expected a file name such as ".env"' }))
+      .default([...DEFAULT_ENV_FILES])
+      .describe(
+        'Files of KEY=value lines, relative to cwd, read at every start (a later file wins; `env` beats them; missing files are skipped). Default [".env", ".env.local"]; `[]` for none.',
+      ),
   })
   .strict()
   .superRefine((app, ctx) => {

@@ -1,7 +1,7 @@
 import os from 'node:os'
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from './load.ts'
-import { resolveConfigPath, resolveSettings } from './settings.ts'
+import { defaultCaDir, parseDenyList, resolveConfigPath, resolveSettings } from './settings.ts'
 
 const config = parseConfig({ edge: { https: { port: 9443 } }, apps: [] }, 'x')
 
@@ -80,5 +80,28 @@ describe('resolveSettings', () => {
     expect(resolveConfigPath('a.ts', { PORTICO_CONFIG: 'b.ts' }, '/w')).toBe('/w/a.ts')
     expect(resolveConfigPath(undefined, { PORTICO_CONFIG: '/abs/b.ts' }, '/w')).toBe('/abs/b.ts')
     expect(resolveConfigPath(undefined, {}, '/w')).toBe('/w/apps.config.ts')
+  })
+})
+
+describe('defaultCaDir', () => {
+  it('is PORTICO_CA_DIR, else the XDG data folder, else ~/.local/share; macOS has its own', () => {
+    expect(defaultCaDir({ PORTICO_CA_DIR: 'ca' }, '/srv/site')).toBe('/srv/site/ca')
+    expect(defaultCaDir({ HOME: '/home/u', XDG_DATA_HOME: '/data' }, '/x', 'linux')).toBe(
+      '/data/portico',
+    )
+    // A relative XDG_DATA_HOME is invalid by the XDG spec and ignored.
+    expect(defaultCaDir({ HOME: '/home/u', XDG_DATA_HOME: 'rel' }, '/x', 'linux')).toBe(
+      '/home/u/.local/share/portico',
+    )
+    expect(defaultCaDir({ HOME: '/Users/u' }, '/x', 'darwin')).toBe(
+      '/Users/u/Library/Application Support/portico',
+    )
+  })
+})
+
+describe('parseDenyList', () => {
+  it('splits on commas and spaces', () => {
+    expect(parseDenyList(' AWS_*, GITHUB_TOKEN  X ')).toEqual(['AWS_*', 'GITHUB_TOKEN', 'X'])
+    expect(parseDenyList(undefined)).toEqual([])
   })
 })

@@ -27,6 +27,10 @@ export interface Settings {
   logLevel: string
   /** Edge processes: 1 serves in the main process; more are node:cluster workers. */
   workers: number
+  /** Folder of the user's dev CA, shared by every project (`PORTICO_CA_DIR`; see defaultCaDir). */
+  caDir: string
+  /** Names or `PREFIX*` patterns of Portico's environment never passed to apps (`PORTICO_ENV_DENY`). */
+  envDeny: string[]
 }
 
 /** The environment variables that override the config file (each beats it). */
@@ -42,6 +46,8 @@ export const ENV_OVERRIDES = [
   'PORTICO_PORT_RANGE',
   'PORTICO_LOG_LEVEL',
   'PORTICO_WORKERS',
+  'PORTICO_CA_DIR',
+  'PORTICO_ENV_DENY',
 ] as const
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -82,7 +88,32 @@ export function resolveSettings(
     portRange: portRangeFromEnv(env) ?? edge.portRange ?? { ...DEFAULT_PORT_RANGE },
     logLevel: env.PORTICO_LOG_LEVEL ?? 'info',
     workers: workerCount(workersFromEnv(env) ?? edge.workers ?? (mode === 'dev' ? 1 : 'auto')),
+    caDir: defaultCaDir(env, configDir),
+    envDeny: parseDenyList(env.PORTICO_ENV_DENY),
   }
+}
+
+/**
+ * defaultCaDir returns where the user's dev CA lives: `PORTICO_CA_DIR` (relative to `base`) if
+ * set; on macOS `~/Library/Application Support/portico`; elsewhere `$XDG_DATA_HOME/portico`,
+ * or `~/.local/share/portico` (the XDG Base Directory default). `~` is `$HOME`.
+ */
+export function defaultCaDir(
+  env: Env,
+  base: string,
+  platform: NodeJS.Platform = process.platform,
+): string {
+  if (env.PORTICO_CA_DIR) return path.resolve(base, env.PORTICO_CA_DIR)
+  const home = env.HOME || os.homedir()
+  if (platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'portico')
+  const xdg = env.XDG_DATA_HOME
+  const data = xdg && path.isAbsolute(xdg) ? xdg : path.join(home, '.local', 'share')
+  return path.join(data, 'portico')
+}
+
+/** parseDenyList reads `PORTICO_ENV_DENY`: names or `PREFIX*` patterns, comma- or space-separated. */
+export function parseDenyList(value: string | undefined): string[] {
+  return (value ?? '').split(/[\s,]+/).filter((entry) => entry.length > 0)
 }
 
 function invalidEnv(name: string, value: string, expected: string): Error {

@@ -73,6 +73,8 @@ function toAppView(status: AppStatus, registry: Registry, traffic?: InstanceTraf
       uptimeMs: i.startedAt === null ? null : Date.now() - i.startedAt,
       lastExitCode: i.lastExitCode,
       lastSignal: i.lastSignal,
+      listeningOn: i.listeningOn ?? [],
+      problem: i.problem ?? null,
       ...(traffic ? { stats: traffic(i.id) } : {}),
     })),
   }

@@ -12,6 +12,11 @@ export interface ProbeTarget {
 
 /** Options of waitUntilReady. */
 export interface ReadinessOptions extends ProbeTarget {
+  /**
+   * Addresses tried in turn on each attempt (default: `host` alone). Instances are probed on
+   * 127.0.0.1 then ::1: `localhost` on Node ≥ 17 binds ::1 only where it resolves there first.
+   */
+  hosts?: readonly string[]
   /** Give up (result `timeout`) after this long, in milliseconds. */
   timeoutMs: number
   /** Pause between failed attempts, in milliseconds (STARTUP_PROBE_INTERVAL_MS). */
@@ -33,14 +38,29 @@ export type Readiness = 'ready' | 'timeout' | 'aborted'
  * mid-attempt, so a process exit stops the probe without waiting for a socket timeout.
  */
 export async function waitUntilReady(options: ReadinessOptions): Promise<Readiness> {
+  return (await waitUntilListening(options)).readiness
+}
+
+/**
+ * waitUntilListening is waitUntilReady that also says which of `hosts` answered (the address
+ * the instance's target must point at); `host` is undefined unless the result is `ready`.
+ */
+export async function waitUntilListening(
+  options: ReadinessOptions,
+): Promise<{ readiness: Readiness; host?: string }> {
   const now = options.now ?? Date.now
   const deadline = now() + options.timeoutMs
+  const hosts = options.hosts ?? [options.host]
   while (!options.signal.aborted) {
-    const leftMs = deadline - now()
-    if (leftMs <= 0) return 'timeout'
-    const ok = await probeOnce(options, Math.min(options.attemptTimeoutMs, leftMs), options.signal)
-    if (options.signal.aborted) break
-    if (ok) return 'ready'
+    for (const host of hosts) {
+      const leftMs = deadline - now()
+      if (leftMs <= 0) return { readiness: 'timeout' }
+      const attemptMs = Math.min(options.attemptTimeoutMs, leftMs)
+      const ok = await probeOnce({ ...options, host }, attemptMs, options.signal)
+      if (options.signal.aborted) return { readiness: 'aborted' }
+      if (ok) return { readiness: 'ready', host }
+    }
+    if (deadline - now() <= 0) return { readiness: 'timeout' }
     const pauseMs = Math.min(options.intervalMs, Math.max(0, deadline - now()))
     try {
       await delay(pauseMs, undefined, { signal: options.signal })
@@ -48,7 +68,7 @@ export async function waitUntilReady(options: ReadinessOptions): Promise<Readine
       // AbortError: the loop condition reports it.
     }
   }
-  return 'aborted'
+  return { readiness: 'aborted' }
 }
 
 /** probeOnce resolves true when one attempt succeeds within `timeoutMs`; it never rejects. */

@@ -5,7 +5,6 @@ import {
   canTransition,
   exitOutcome,
   type InstanceState,
-  instanceEnv,
   launchOf,
   mentionsPortInUse,
   newInstance,
@@ -84,38 +83,6 @@ describe('newInstance', () => {
     expect(live).toMatchObject({ id: 'web#1', state: 'starting', holdsPort: true, restarts: 0 })
     expect(next.id).toBe('web#1.next')
     expect([slotId('web', 1), candidateId('web', 1)]).toEqual(['web#1', 'web#1.next'])
-  })
-})
-
-describe('instanceEnv', () => {
-  const portico = {
-    PATH: '/usr/bin',
-    HOME: '/home/dev',
-    LC_ALL: 'C.UTF-8',
-    PORTICO_API_TOKEN: 'secret-token-0123456789',
-    PM2_HOME: '/state/pm2',
-    DATABASE_URL: 'postgres://from-the-shell',
-  }
-
-  it('inherits only PATH, HOME, locale and the like, never Portico or pm2 variables', () => {
-    const env = instanceEnv({ name: 'web', env: {} }, { index: 1, port: 41001 }, portico)
-    expect(env).toEqual({
-      PATH: '/usr/bin',
-      HOME: '/home/dev',
-      LC_ALL: 'C.UTF-8',
-      PORT: '41001',
-      PORTICO_APP: 'web',
-      PORTICO_INSTANCE: '1',
-    })
-  })
-
-  it('lets the app env override inherited values but never PORT or the PORTICO_ pair', () => {
-    const spec = {
-      name: 'web',
-      env: { PATH: '/opt/bin', PORT: '80', PORTICO_APP: 'x', MODE: 'dev' },
-    }
-    const env = instanceEnv(spec, { index: 0, port: 41000 }, portico)
-    expect(env).toMatchObject({ PATH: '/opt/bin', MODE: 'dev', PORT: '41000', PORTICO_APP: 'web' })
   })
 })
 

@@ -1,10 +1,10 @@
-/** @module Instance: one supervised process's record, its states and allowed transitions, its env and launch. */
+/** @module Instance: one supervised process's record, its states and allowed transitions, and how it is launched. */
 import { resolve } from 'node:path'
 import type { AppSpec } from '../config/schema.ts'
 import { errors } from '../errors.ts'
 import type { TargetState } from '../registry/target.ts'
 import { LineSplitter, LogRing } from './logs.ts'
-import type { Launch, ProcessSpec } from './pm2.ts'
+import type { Launch } from './pm2.ts'
 
 /**
  * An instance's state is its target's state. `healthy` alone means "in rotation"; `starting`
@@ -16,25 +16,11 @@ import type { Launch, ProcessSpec } from './pm2.ts'
  */
 export type InstanceState = TargetState
 
-/** Instances listen on loopback only; their targets point there. */
+/** Instances listen on loopback only; their targets point there (or at ::1, see health.ts). */
 export const INSTANCE_HOST = '127.0.0.1'
 
 /** Output lines of the current run kept per instance (why it crashed, EADDRINUSE). */
 export const RECENT_LINES = 20
-
-/** Variables an instance inherits from Portico's own environment (plus `LC_*`); the rest goes in `env`. */
-const INHERITED_ENV = [
-  'PATH',
-  'HOME',
-  'USER',
-  'LOGNAME',
-  'SHELL',
-  'LANG',
-  'LANGUAGE',
-  'TZ',
-  'TMPDIR',
-  'TERM',
-]
 
 /**
  * Allowed moves. Any running state may go back to `starting` (an exit pm2 or we will restart)
@@ -114,6 +100,12 @@ export interface Instance {
   /** pm2 process name, unique for the Supervisor's lifetime (`web-0`, then `web-0-r7`, …). */
   pm2Name: string
   port: number
+  /** Where its target points: 127.0.0.1, or ::1 once its readiness probe found it there. */
+  host: string
+  /** Where its process tree listens (`127.0.0.1:5173`, `[::1]:21003`), as last seen. */
+  listeningOn: string[]
+  /** Why it cannot serve although it runs (it listens on another port), for the API; null if none. */
+  problem: string | null
   /** True while `port` is leased to it; the lease goes back exactly once. */
   holdsPort: boolean
   pid: number | null
@@ -167,6 +159,9 @@ export function newInstance(init: InstanceInit): Instance {
     spec,
     pm2Name: init.pm2Name,
     port: init.port,
+    host: INSTANCE_HOST,
+    listeningOn: [],
+    problem: null,
     holdsPort: true,
     pid: null,
     lastPid: null,
@@ -203,42 +198,6 @@ export function launchOf(spec: AppSpec, cwd: string): Launch {
     return { kind: 'node', script: resolve(cwd, spec.script), args: spec.args }
   }
   throw new errors.PTC_ERR_APP_START_FAILED(spec.name, 'neither "command" nor "script" is set')
-}
-
-/**
- * instanceEnv is the whole environment of an instance: a few variables inherited from Portico
- * (PATH, HOME, locale, …; never its secrets such as PORTICO_API_TOKEN), then `spec.env`, then
- * PORT, PORTICO_APP and PORTICO_INSTANCE, which nothing overrides.
- */
-export function instanceEnv(
-  spec: Pick<AppSpec, 'name' | 'env'>,
-  instance: Pick<Instance, 'index' | 'port'>,
-  inherited: NodeJS.ProcessEnv = process.env,
-): Record<string, string> {
-  const env: Record<string, string> = {}
-  for (const [key, value] of Object.entries(inherited)) {
-    if (value !== undefined && (INHERITED_ENV.includes(key) || key.startsWith('LC_'))) {
-      env[key] = value
-    }
-  }
-  Object.assign(env, spec.env)
-  env.PORT = String(instance.port)
-  env.PORTICO_APP = spec.name
-  env.PORTICO_INSTANCE = String(instance.index)
-  return env
-}
-
-/** processSpecOf is what pm2 needs to launch the instance's next process. */
-export function processSpecOf(inst: Instance, configDir: string): ProcessSpec {
-  const cwd = resolve(configDir, inst.spec.cwd ?? '.')
-  return {
-    name: inst.pm2Name,
-    launch: launchOf(inst.spec, cwd),
-    cwd,
-    env: instanceEnv(inst.spec, inst),
-    killTimeoutMs: inst.spec.killTimeout,
-    maxMemory: inst.spec.maxMemory,
-  }
 }
 
 /**

@@ -14,11 +14,11 @@ import {
   type Instance,
   newInstance,
   Pm2Names,
-  processSpecOf,
 } from './instance.ts'
+import { buildLaunch, describePlan, type LaunchContext } from './launch.ts'
 import { type InstanceRecord, killInstanceGroup, RecordsWriter } from './leftovers.ts'
 import { Monitor } from './monitor.ts'
-import type { Pm2Client } from './pm2.ts'
+import type { Pm2Client, ProcessSpec } from './pm2.ts'
 import type { PortAllocator } from './ports.ts'
 import { killGroup, waitUntilGone } from './processes.ts'
 import type { RestartPolicy } from './restart-policy.ts'
@@ -41,6 +41,8 @@ export interface LifecycleOptions {
   policy: RestartPolicy
   /** Receives every finished output line of every instance, in order. */
   onLine: (inst: Instance, stream: 'out' | 'err', line: string) => void
+  /** What launches need beyond the spec: inherited environment, deny list, HTTPS port, CA file. */
+  launch: LaunchContext
 }
 
 /** How a start ended, as `settled` sees it (`aborted`: the caller gave up waiting). */
@@ -78,6 +80,7 @@ export class Lifecycle {
       changed: () => this.#persist(),
       onLine: (inst, stream, line) => this.#emitLine(inst, stream, line),
       notice: (inst, text) => this.#notice(inst, text),
+      retarget: (inst, host) => this.#retarget(inst, host),
     })
     options.pm2.onEvent((event) => this.#monitor.handle(event))
   }
@@ -100,9 +103,9 @@ export class Lifecycle {
     const pm2Name = this.#names.next(spec.name, index)
     const inst = newInstance({ spec, index, port, pm2Name, candidate })
     this.#byName.set(pm2Name, inst)
-    this.#upstream(inst).add({ id: inst.id, host: INSTANCE_HOST, port, state: 'starting' })
+    this.#upstream(inst).add({ id: inst.id, host: inst.host, port, state: 'starting' })
     try {
-      await this.#o.pm2.start(processSpecOf(inst, this.#o.configDir))
+      await this.#o.pm2.start(await this.#launch(inst, index === 0 && !candidate))
     } catch (error) {
       await this.retire(inst, 0)
       this.forget(inst)
@@ -266,9 +269,11 @@ export class Lifecycle {
       if (inst.stopping) return
       inst.restartsBase = inst.restarts + 1
       inst.restarts = inst.restartsBase
-      await this.#o.pm2.start(processSpecOf(inst, this.#o.configDir)).catch((error: unknown) => {
-        this.#giveUp(inst, `pm2 could not start it: ${String(error)}`)
-      })
+      await this.#launch(inst, false)
+        .then((spec) => this.#o.pm2.start(spec))
+        .catch((error: unknown) => {
+          this.#giveUp(inst, `pm2 could not start it: ${String(error)}`)
+        })
     })
   }
 
@@ -283,7 +288,29 @@ export class Lifecycle {
     this.#upstream(inst).move(inst.id, port, inst.state, INSTANCE_HOST)
     if (inst.holdsPort) this.#o.ports.release(inst.port)
     inst.port = port
+    inst.host = INSTANCE_HOST
     inst.holdsPort = true
+  }
+
+  /** Points the instance's target at `host` (its readiness probe answered there). */
+  #retarget(inst: Instance, host: string): void {
+    this.#upstream(inst).move(inst.id, inst.port, inst.state, host)
+    inst.host = host
+  }
+
+  /**
+   * What pm2 starts for the instance's next process (command, cwd, environment), read now so
+   * a relaunch picks up an edited `.env`. `announce`: say in its output what was added to its
+   * command (once per app start, not per instance or restart).
+   */
+  async #launch(inst: Instance, announce: boolean): Promise<ProcessSpec> {
+    const launch = await buildLaunch(inst, this.#o.configDir, this.#o.launch)
+    const said = announce ? describePlan(launch.plan) : undefined
+    if (said !== undefined) {
+      this.#notice(inst, said)
+      this.#o.log.info({ app: inst.app, tool: launch.plan?.tool }, `${inst.app}: ${said}`)
+    }
+    return launch.process
   }
 
   /**

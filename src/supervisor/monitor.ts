@@ -2,7 +2,7 @@
 import { DEFAULT_HEALTH_TIMEOUT_MS, STARTUP_PROBE_INTERVAL_MS } from '../config/defaults.ts'
 import type { Logger } from '../observe/log.ts'
 import type { TargetState } from '../registry/target.ts'
-import { type Readiness, waitUntilReady } from './health.ts'
+import { type Readiness, waitUntilListening } from './health.ts'
 import {
   abortProbe,
   type ExitOutcome,
@@ -12,6 +12,7 @@ import {
   mentionsPortInUse,
   RECENT_LINES,
 } from './instance.ts'
+import { formatListening, listenersOf, wrongPortProblem } from './listeners.ts'
 import type { Pm2Event } from './pm2.ts'
 import { listenerOwner } from './port-owner.ts'
 import { readProcStat } from './processes.ts'
@@ -37,7 +38,16 @@ export interface MonitorDeps {
   onLine: (inst: Instance, stream: 'out' | 'err', line: string) => void
   /** Writes a Portico note into the instance's output (`[portico] …`). */
   notice: (inst: Instance, text: string) => void
+  /** Points the instance's target at `host` (its port and state unchanged). */
+  retarget: (inst: Instance, host: string) => void
 }
+
+/** Addresses a starting instance is probed on, in this order: IPv4 loopback, then IPv6. */
+export const PROBE_HOSTS = [INSTANCE_HOST, '::1'] as const
+/** How often a starting instance's process tree is checked for listeners on other ports, in ms. */
+const WRONG_PORT_CHECK_MS = 1_000
+/** Checks in a row that must see it listening elsewhere before it is reported (a server may open a side port first). */
+const WRONG_PORT_STRIKES = 2
 
 /**
  * Monitor keeps each instance's state honest from what its process does. On `online` it probes
@@ -47,7 +57,9 @@ export interface MonitorDeps {
  * requests fail fast rather than wait); at its `exit` the restart policy decides: pm2
  * restarts it, it moves port (EADDRINUSE in its last output), or it is given up (`crashed`). An
  * exit we caused (a stop or a relaunch) decides nothing. Not ready within its startTimeout →
- * `unhealthy`, then relaunched on another port (a reload's replacement is left to the reload).
+ * `unhealthy`, then relaunched on another port (a reload's replacement is left to the reload),
+ * unless it was seen listening on another port: then it is reported and left running.
+ * Probes try 127.0.0.1, then ::1; the target points wherever the instance answered.
  */
 export class Monitor {
   readonly #d: MonitorDeps
@@ -117,6 +129,8 @@ export class Monitor {
     if (inst.stopping) return
     inst.restarting = false
     inst.ready = false
+    inst.problem = null
+    inst.listeningOn = []
     inst.recent.clear()
     this.#d.setState(inst, 'starting')
     this.#startProbe(inst)
@@ -205,8 +219,9 @@ export class Monitor {
     const controller = new AbortController()
     inst.probe = controller
     const { health, startTimeout } = inst.spec
-    const probe = waitUntilReady({
+    const probe = waitUntilListening({
       host: INSTANCE_HOST,
+      hosts: PROBE_HOSTS,
       port: inst.port,
       path: health?.path,
       timeoutMs: startTimeout,
@@ -214,21 +229,74 @@ export class Monitor {
       attemptTimeoutMs: health?.timeout ?? DEFAULT_HEALTH_TIMEOUT_MS,
       signal: controller.signal,
     })
+    this.#watchListeners(inst, controller)
     // Never rejects; an abort (exit, stop, close) makes the result a no-op.
-    void probe.then((result) => this.#onProbeResult(inst, controller, result))
+    void probe.then(({ readiness, host }) => this.#onProbeResult(inst, controller, readiness, host))
   }
 
-  #onProbeResult(inst: Instance, controller: AbortController, result: Readiness): void {
+  /**
+   * While the instance starts, looks every second at where its process tree listens. Seen
+   * listening on loopback, twice in a row, but not on its port: reported at once (log, its
+   * output, the API's `problem`) and `unhealthy`, so requests fail fast instead of waiting.
+   * The probe goes on: a server that opens its port late still joins.
+   */
+  #watchListeners(inst: Instance, controller: AbortController): void {
+    let strikes = 0
+    const timer = setInterval(() => {
+      const pid = inst.pid
+      if (inst.probe !== controller || pid === null) return stop()
+      void listenersOf(pid).then((listening) => {
+        if (inst.probe !== controller || controller.signal.aborted) return
+        const problem = wrongPortProblem(inst.id, inst.port, listening)
+        strikes = problem === undefined ? 0 : strikes + 1
+        if (problem === undefined || strikes < WRONG_PORT_STRIKES || inst.problem === problem)
+          return
+        this.#reportWrongPort(inst, problem, listening.map(formatListening))
+      })
+    }, WRONG_PORT_CHECK_MS)
+    timer.unref()
+    const stop = () => clearInterval(timer)
+    controller.signal.addEventListener('abort', stop, { once: true })
+  }
+
+  #reportWrongPort(inst: Instance, problem: string, listeningOn: string[]): void {
+    inst.problem = problem
+    inst.listeningOn = listeningOn
+    const facts = {
+      code: 'PTC_ERR_APP_WRONG_PORT',
+      app: inst.app,
+      instance: inst.id,
+      port: inst.port,
+    }
+    this.#d.log.warn({ ...facts, listeningOn }, problem)
+    this.#d.notice(inst, problem)
+    this.#d.setState(inst, 'unhealthy')
+  }
+
+  #onProbeResult(
+    inst: Instance,
+    controller: AbortController,
+    result: Readiness,
+    host: string | undefined,
+  ): void {
     if (inst.probe !== controller || controller.signal.aborted) return
     inst.probe = null
     if (result === 'ready') {
-      this.#onReady(inst)
+      this.#onReady(inst, host ?? INSTANCE_HOST)
       return
     }
     if (result !== 'timeout') return
     this.#d.setState(inst, 'unhealthy')
     // A reload's replacement is not retried: the reload reports it and the old one serves on.
     if (inst.candidate) return
+    // It runs and listens, only elsewhere: another process on another port would do the same.
+    if (inst.problem !== null) {
+      this.#d.log.warn(
+        { instance: inst.id, port: inst.port, listeningOn: inst.listeningOn },
+        `instance ${inst.id} not ready within ${inst.spec.startTimeout} ms; left running, out of rotation: ${inst.problem}`,
+      )
+      return
+    }
     const uptimeMs = inst.startedAt === null ? null : Date.now() - inst.startedAt
     if (this.#runEnded(inst, Date.now(), uptimeMs)) {
       this.#d.giveUp(inst, `not ready within ${inst.spec.startTimeout} ms, again`)
@@ -242,7 +310,7 @@ export class Monitor {
   }
 
   /** The probe passed: in rotation, unless the listener is a squatter that was there first. */
-  #onReady(inst: Instance): void {
+  #onReady(inst: Instance, host: string): void {
     const owner =
       inst.pid === null
         ? 'unknown'
@@ -259,8 +327,20 @@ export class Monitor {
       return
     }
     inst.ready = true
+    inst.problem = null
+    if (host !== inst.host) this.#d.retarget(inst, host)
     this.#d.setState(inst, 'healthy')
-    this.#d.log.info({ instance: inst.id, port: inst.port, pid: inst.pid }, 'instance ready')
+    this.#d.log.info({ instance: inst.id, host, port: inst.port, pid: inst.pid }, 'instance ready')
+    this.#recordListeners(inst)
+  }
+
+  /** Shows where a ready instance listens (`[::1]:21003`) in the API; best effort, in the background. */
+  #recordListeners(inst: Instance): void {
+    const pid = inst.pid
+    if (pid === null) return
+    void listenersOf(pid).then((listening) => {
+      if (inst.pid === pid) inst.listeningOn = listening.map(formatListening)
+    })
   }
 }
 

@@ -1,5 +1,6 @@
 /** @module Who listens on a port (Linux /proc): the instance's own process group, or a squatter that was there first. */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
+import { readTcpListeners, socketInodes } from '../lib/proc-net.ts'
 import { groupMembers, HAS_PROCFS, readEnviron } from './processes.ts'
 
 /** How a listener on an instance's port relates to that instance. */
@@ -11,49 +12,18 @@ export type ListenerOwner =
   /** Not provable either way (no /proc, another user's process, a container proxy, …). */
   | 'unknown'
 
-const TCP_LISTEN = '0A'
-
 /** listeningInodes returns the inodes of the TCP sockets (IPv4 and IPv6) listening on `port`. */
 export function listeningInodes(port: number): Set<string> {
-  const inodes = new Set<string>()
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string
-    try {
-      text = readFileSync(table, 'utf8')
-    } catch {
-      // No IPv6 (or no /proc): that table simply has no listeners.
-      continue
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/)
-      const local = fields[1]
-      const inode = fields[9]
-      if (local === undefined || inode === undefined || fields[3] !== TCP_LISTEN) continue
-      if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) inodes.add(inode)
-    }
-  }
-  return inodes
+  return new Set(
+    readTcpListeners()
+      .filter((l) => l.port === port)
+      .map((l) => l.inode),
+  )
 }
 
 /** holdsSocket reports whether process `pid` has one of the socket `inodes` open. */
 export function holdsSocket(pid: number, inodes: ReadonlySet<string>): boolean {
-  let fds: string[]
-  try {
-    fds = readdirSync(`/proc/${pid}/fd`)
-  } catch {
-    // Gone, or another user's process: it cannot be shown to hold anything.
-    return false
-  }
-  for (const fd of fds) {
-    let link: string
-    try {
-      link = readlinkSync(`/proc/${pid}/fd/${fd}`)
-    } catch {
-      // The fd closed while we looked.
-      continue
-    }
-    if (link.startsWith('socket:[') && inodes.has(link.slice(8, -1))) return true
-  }
+  for (const inode of socketInodes(pid)) if (inodes.has(inode)) return true
   return false
 }
 

@@ -1,4 +1,4 @@
-/** @module PortAllocator: leases instance ports from a range, probing that each is free on 127.0.0.1 first. */
+/** @module PortAllocator: leases instance ports from a range, probing that each is free on 127.0.0.1 and ::1 first. */
 import net from 'node:net'
 import { errors } from '../errors.ts'
 
@@ -23,6 +23,24 @@ export function isPortFree(port: number, host = PROBE_HOST): Promise<boolean> {
     server.unref()
     server.once('error', () => resolve(false))
     server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)))
+  })
+}
+
+/**
+ * isPortFreeOnLoopback checks 127.0.0.1 and ::1 (an app bound to `localhost` may hold only
+ * the latter); a host without IPv6 (EADDRNOTAVAIL on ::1) is judged on 127.0.0.1 alone.
+ */
+async function isPortFreeOnLoopback(port: number): Promise<boolean> {
+  if (!(await isPortFree(port))) return false
+  return new Promise((resolve) => {
+    const server = net.createServer()
+    server.unref()
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      resolve(error.code === 'EADDRNOTAVAIL' || error.code === 'EAFNOSUPPORT'),
+    )
+    server.listen({ port, host: '::1', exclusive: true, ipv6Only: true }, () =>
+      server.close(() => resolve(true)),
+    )
   })
 }
 
@@ -58,7 +76,7 @@ export class PortAllocator {
       const port = this.#from + ((this.#cursor - this.#from + i) % size)
       if (this.#leased.has(port)) continue
       this.#leased.add(port)
-      if (await isPortFree(port)) {
+      if (await isPortFreeOnLoopback(port)) {
         this.#cursor = port === this.#to ? this.#from : port + 1
         return port
       }

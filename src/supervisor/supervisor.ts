@@ -8,6 +8,7 @@ import type { Logger } from '../observe/log.ts'
 import type { Registry } from '../registry/registry.ts'
 import type { TargetState } from '../registry/target.ts'
 import type { Instance } from './instance.ts'
+import type { LaunchContext } from './launch.ts'
 import { killLeftovers } from './leftovers.ts'
 import { Lifecycle } from './lifecycle.ts'
 import { LogFile } from './log-file.ts'
@@ -31,6 +32,10 @@ export interface InstanceStatus {
   startedAt: number | null
   lastExitCode: number | null
   lastSignal: string | null
+  /** Where its process tree listens on loopback (`127.0.0.1:21003`, `[::1]:21003`), as last seen. */
+  listeningOn?: string[]
+  /** Why it cannot serve although it runs (`web#0 listens on 5173, not 21003: …`); null if none. */
+  problem?: string | null
 }
 
 /** One app as the API shows it. */
@@ -62,6 +67,11 @@ export interface SupervisorOptions {
   onOutput?: OutputListener
   /** When a crash loop is given up; DEFAULT_RESTART_POLICY for what is not set. */
   restartPolicy?: Partial<RestartPolicy>
+  /**
+   * What every launch needs beyond the app's spec (app-env.ts). Default: the environment of
+   * this process as it was when create() was called, no extra deny list, no PORTICO_URL, no CA.
+   */
+  launch?: LaunchContext
 }
 
 const INSTANCES_FILE = 'instances.json'
@@ -96,7 +106,7 @@ export class Supervisor {
   readonly #shutdown = new AbortController()
   #closing: Promise<void> | undefined
 
-  private constructor(options: SupervisorOptions, pm2: Pm2Client) {
+  private constructor(options: SupervisorOptions & { launch: LaunchContext }, pm2: Pm2Client) {
     this.#pm2 = pm2
     this.#log = options.log
     this.#logsDir = join(options.stateDir, 'logs')
@@ -110,6 +120,7 @@ export class Supervisor {
       recordsFile: join(options.stateDir, INSTANCES_FILE),
       policy: { ...DEFAULT_RESTART_POLICY, ...options.restartPolicy },
       onLine: (inst, stream, line) => this.#onLine(inst, stream, line),
+      launch: options.launch,
     })
   }
 
@@ -120,6 +131,8 @@ export class Supervisor {
    */
   static async create(options: SupervisorOptions): Promise<Supervisor> {
     const { log } = options
+    // Taken before pm2 sets PM2_HOME and friends in this process's environment.
+    const launch = options.launch ?? { inherited: { ...process.env } }
     const home = join(options.stateDir, 'pm2')
     await mkdir(home, { recursive: true, mode: 0o700 })
     const pm2 = await Pm2Client.connect({ home, log })
@@ -129,7 +142,7 @@ export class Supervisor {
       await pm2.close()
       throw error
     }
-    return new Supervisor(options, pm2)
+    return new Supervisor({ ...options, launch }, pm2)
   }
 
   /**
@@ -418,5 +431,9 @@ function range(from: number, to: number): number[] {
 
 function toStatus(inst: Instance): InstanceStatus {
   const { id, index, port, pid, state, restarts, startedAt, lastExitCode, lastSignal } = inst
-  return { id, index, port, pid, state, restarts, startedAt, lastExitCode, lastSignal }
+  const { listeningOn, problem } = inst
+  return {
+    ...{ id, index, port, pid, state, restarts, startedAt, lastExitCode, lastSignal },
+    ...{ listeningOn: [...listeningOn], problem },
+  }
 }

@@ -15,6 +15,8 @@ export interface RunningPortico {
   ports: { https: number; http: number; api: number }
   dir: string
   certsDir: string
+  /** The dev CA's folder: the test's PORTICO_CA_DIR, else its certs dir (the temp one by default). */
+  caDir: string
   stdout: () => string
   stderr: () => string
   /** Resolves with the exit code (or the signal name) once the child has exited. */
@@ -30,16 +32,19 @@ export interface SpawnOptions {
   env?: Record<string, string>
 }
 
-/** spawnPortico starts the bin with all ports 0, a temp state dir and certs dir. */
+/** spawnPortico starts the bin with all ports 0, a temp state dir and certs dir (which also holds the dev CA unless `env.PORTICO_CA_DIR` says otherwise). */
 export async function spawnPortico(options: SpawnOptions): Promise<{
   child: ChildProcess
   dir: string
   certsDir: string
+  caDir: string
   out: { stdout: string; stderr: string }
   exited: Promise<number | string>
 }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'portico-e2e-'))
   const certsDir = path.join(dir, 'certs')
+  // The dev CA is per user (~/.local/share/portico): a test must never touch the real one.
+  const caDir = options.env?.PORTICO_CA_DIR ?? options.env?.PORTICO_CERTS_DIR ?? certsDir
   const child = spawn(process.execPath, [BIN, options.mode ?? 'dev', '--config', options.config], {
     cwd: ROOT,
     env: {
@@ -49,6 +54,7 @@ export async function spawnPortico(options: SpawnOptions): Promise<{
       PORTICO_API_PORT: '0',
       PORTICO_STATE_DIR: path.join(dir, 'state'),
       PORTICO_CERTS_DIR: certsDir,
+      PORTICO_CA_DIR: caDir,
       PORTICO_PORT_RANGE: '23000-23999',
       PORTICO_LOG_LEVEL: 'info',
       ...options.env,
@@ -65,7 +71,7 @@ export async function spawnPortico(options: SpawnOptions): Promise<{
   const exited = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'))
   })
-  return { child, dir, certsDir, out, exited }
+  return { child, dir, certsDir, caDir, out, exited }
 }
 
 const READY = /https on :(\d+), http on :(\d+), api on http:\/\/127\.0\.0\.1:(\d+)/

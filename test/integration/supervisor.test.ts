@@ -94,6 +94,7 @@ describe('Supervisor with real pm2 processes', () => {
   const pm2Home = join(homedir(), '.pm2')
   const hadPm2Home = existsSync(pm2Home)
   let stateDir: string
+  let savedToken: string | undefined
   let supervisor: Supervisor
 
   /** Waits until every instance of `app` is healthy with a pid; remembers the pids. */
@@ -124,7 +125,9 @@ describe('Supervisor with real pm2 processes', () => {
 
   beforeAll(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'portico-supervisor-'))
-    process.env.PORTICO_TEST_NOT_INHERITED = 'leak'
+    process.env.PORTICO_TEST_INHERITED = 'from-portico'
+    savedToken = process.env.PORTICO_API_TOKEN
+    process.env.PORTICO_API_TOKEN = 'secret-token-never-passed-on'
     supervisor = await Supervisor.create({
       stateDir,
       configDir: FIXTURES,
@@ -137,7 +140,9 @@ describe('Supervisor with real pm2 processes', () => {
   })
 
   afterAll(async () => {
-    delete process.env.PORTICO_TEST_NOT_INHERITED
+    delete process.env.PORTICO_TEST_INHERITED
+    if (savedToken === undefined) delete process.env.PORTICO_API_TOKEN
+    else process.env.PORTICO_API_TOKEN = savedToken
     await supervisor?.close()
     await killSurvivors(seen)
     await rm(stateDir, { recursive: true, force: true })
@@ -192,7 +197,7 @@ describe('Supervisor with real pm2 processes', () => {
     expect(() => supervisor.logs('nope', 1)).toThrow(/no app named "nope"/)
   })
 
-  it('runs a shell command app: pid is the shell, env is exactly what Portico passes', async () => {
+  it('runs a shell command app: pid is the shell, env is Portico’s minus its secrets', async () => {
     await supervisor.startApp(
       spec({ name: 'py', command: 'python3 -m http.server $PORT --bind 127.0.0.1', cwd: 'apps' }),
     )
@@ -207,7 +212,8 @@ describe('Supervisor with real pm2 processes', () => {
     expect(env.get('PORTICO_APP')).toBe('py')
     expect(env.get('PORTICO_INSTANCE')).toBe('0')
     expect(env.get('PATH')).toBe(process.env.PATH)
-    expect(env.has('PORTICO_TEST_NOT_INHERITED')).toBe(false)
+    expect(env.get('PORTICO_TEST_INHERITED')).toBe('from-portico')
+    expect(env.has('PORTICO_API_TOKEN')).toBe(false)
     expect((await getEcho(inst.port)).status).toBe(200)
   })
 

@@ -1,4 +1,4 @@
-/** @module The local development CA: made once in certs/, then used to issue a leaf per hostname. */
+/** @module The local development CA: made once in its folder (one per user, see ca-dir.ts), then used to issue a leaf per hostname. */
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { mkdir, readFile, stat } from 'node:fs/promises'
 import { isIP } from 'node:net'
@@ -17,9 +17,9 @@ export interface KeyPair {
   keyPem: string
 }
 
-/** File name of the dev CA certificate in the certs folder (public; users trust this file). */
+/** File name of the dev CA certificate in its folder (public; users trust this file). */
 export const DEV_CA_CERT_FILE = 'dev-ca.crt'
-/** File name of the dev CA private key in the certs folder (mode 0600). */
+/** File name of the dev CA private key in its folder (mode 0600). */
 export const DEV_CA_KEY_FILE = 'dev-ca.key'
 /** Common name of the dev CA, as shown in browser and OS trust stores. */
 export const DEV_CA_COMMON_NAME = 'Portico Development CA'
@@ -31,12 +31,12 @@ const DAY_MS = 24 * 60 * 60_000
 const MAX_COMMON_NAME_LENGTH = 64
 const KEY_FILE_MODE = 0o600
 const CERT_FILE_MODE = 0o644
-const CERTS_DIR_MODE = 0o700
+const CA_DIR_MODE = 0o700
 
 /**
- * loadOrCreateDevCa returns the dev CA kept in `certsDir`, creating it on first run.
+ * loadOrCreateDevCa returns the dev CA kept in `caDir`, creating it on first run.
  *
- * Creation makes `certsDir` (0700 when new), then writes `dev-ca.key` (0600 whatever the umask)
+ * Creation makes `caDir` (0700 when new), then writes `dev-ca.key` (0600 whatever the umask)
  * and `dev-ca.crt` (0644), each atomically (temp file in the same folder, fsync, rename). The key
  * is written first: a certificate on disk means a complete CA that someone may already trust, so
  * it is never replaced. Later runs reuse both files; if they exist but are unusable (unparsable,
@@ -45,13 +45,13 @@ const CERTS_DIR_MODE = 0o700
  * what an interrupted first run leaves, so a new CA replaces it. Logs once at info where the CA
  * is and how to trust it. Not safe against two processes creating the same CA at once.
  */
-export async function loadOrCreateDevCa(certsDir: string, log?: Logger): Promise<KeyPair> {
-  const certPath = path.join(certsDir, DEV_CA_CERT_FILE)
-  const keyPath = path.join(certsDir, DEV_CA_KEY_FILE)
+export async function loadOrCreateDevCa(caDir: string, log?: Logger): Promise<KeyPair> {
+  const certPath = path.join(caDir, DEV_CA_CERT_FILE)
+  const keyPath = path.join(caDir, DEV_CA_KEY_FILE)
   const [certPem, keyPem] = await Promise.all([readIfExists(certPath), readIfExists(keyPath)])
   if (certPem !== undefined) {
     if (keyPem === undefined) throw unusableCa(certPath, keyPath, `${keyPath} is missing`)
-    const ca = checkCa({ certPem, keyPem }, certPath, keyPath)
+    const ca = assertUsableCa({ certPem, keyPem }, certPath, keyPath)
     await warnIfKeyExposed(keyPath, log)
     log?.info({ cert: certPath }, trustHint('dev CA loaded', certPath))
     return ca
@@ -63,7 +63,7 @@ export async function loadOrCreateDevCa(certsDir: string, log?: Logger): Promise
     )
   }
   const ca = await createCa()
-  await mkdir(certsDir, { recursive: true, mode: CERTS_DIR_MODE })
+  await mkdir(caDir, { recursive: true, mode: CA_DIR_MODE })
   await writeFileAtomic(keyPath, ca.keyPem, KEY_FILE_MODE)
   await writeFileAtomic(certPath, ca.certPem, CERT_FILE_MODE)
   log?.info({ cert: certPath }, trustHint('dev CA created', certPath))
@@ -152,7 +152,11 @@ function caOwner(): string {
   return `${user}@${os.hostname()}`.replace(/[^A-Za-z0-9@._-]/g, '-')
 }
 
-function checkCa(ca: KeyPair, certPath: string, keyPath: string): KeyPair {
+/**
+ * assertUsableCa returns `ca` when its key matches its certificate, the certificate is a CA and
+ * it has not expired; otherwise it throws PTC_ERR_CERT_INVALID naming both files and the fix.
+ */
+export function assertUsableCa(ca: KeyPair, certPath: string, keyPath: string): KeyPair {
   let cert: X509Certificate
   try {
     cert = new X509Certificate(ca.certPem)
@@ -180,9 +184,9 @@ function unusableCa(certPath: string, keyPath: string, reason: string, cause?: u
 
 function trustHint(what: string, certPath: string): string {
   return (
-    `${what}: ${certPath}. Trust it once to get verified HTTPS on *.localhost: import it into ` +
-    'your browser or OS trust store (Debian/Ubuntu: copy it to /usr/local/share/ca-certificates/ ' +
-    `and run update-ca-certificates), or use NODE_EXTRA_CA_CERTS=${certPath} / curl --cacert ${certPath}`
+    `${what}: ${certPath}. Trust it once for every project with \`portico trust\` (system store, ` +
+    'Chrome/Chromium and Firefox); `portico trust --check` tells which stores trust it. Tools: ' +
+    `NODE_EXTRA_CA_CERTS=${certPath}, curl --cacert ${certPath}`
   )
 }
 

@@ -40,7 +40,10 @@ function probeHttp(spec: ProbeSpec, path: string): Promise<boolean> {
       agent: false,
       timeout: spec.timeoutMs,
       headers: {
-        Host: spec.hostHeader ?? `${spec.host}:${spec.port}`,
+        // An IPv6 literal is bracketed in a Host header (RFC 9110 §7.2): `[::1]:21003`.
+        Host:
+          spec.hostHeader ??
+          (spec.host.includes(':') ? `[${spec.host}]:${spec.port}` : `${spec.host}:${spec.port}`),
         'User-Agent': 'portico-health',
       },
     })
