@@ -2,12 +2,15 @@
 import { mkdir } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
+import { AcmeManager } from './acme/manager.ts'
 import { assertSafeBind, buildApi } from './api/server.ts'
 import { SHUTDOWN_DRAIN_MS } from './config/defaults.ts'
-import { loadConfig } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import type { Settings } from './config/settings.ts'
 import { watchFiles } from './config/watch.ts'
+import { startAccessLogFile } from './control/access-log.ts'
+import { acmeNames, assertCertificates } from './control/certificates.ts'
+import { createConfigReloader } from './control/config-reload.ts'
 import {
   createAppsService,
   createCertificatesService,
@@ -59,6 +62,8 @@ interface Parts {
   unwatch?: () => Promise<void>
   api?: FastifyInstance
   supervisor?: Supervisor
+  acme?: AcmeManager
+  accessLog?: { close: () => Promise<void> }
 }
 
 /**
@@ -68,11 +73,13 @@ interface Parts {
  */
 async function stopParts(parts: Parts): Promise<void> {
   await parts.unwatch?.()
+  parts.acme?.close()
   await parts.edge?.close(SHUTDOWN_DRAIN_MS)
   parts.runtime.close()
   await parts.supervisor?.close()
   await parts.api?.close()
   parts.stats?.close()
+  await parts.accessLog?.close()
 }
 
 /**
@@ -115,9 +122,12 @@ function instanceTraffic(tracker: Tracker, registry: Registry, id: string): Inst
 }
 
 /** reloadConfig loads the edited config file and applies it; a bad edit is logged and ignored. */
-async function reloadConfig(configPath: string, runtime: Runtime, log: Logger): Promise<void> {
+async function reloadConfig(
+  reloader: { reload: () => Promise<unknown> },
+  log: Logger,
+): Promise<void> {
   try {
-    await runtime.applyFile(await loadConfig(configPath))
+    await reloader.reload()
   } catch (err) {
     // The running state stays as it was; fixing the file applies it.
     const message = err instanceof Error ? err.message : String(err)
@@ -189,7 +199,13 @@ export async function createPortico(
   })
   const table = () => runtime.table()
   const parts: Parts = { runtime }
-  const stats = createStats({ events, table, apps: () => parts.supervisor?.list() ?? [] })
+  let certsRef: CertStore | undefined
+  const stats = createStats({
+    events,
+    table,
+    apps: () => parts.supervisor?.list() ?? [],
+    certificates: () => certsRef?.list() ?? [],
+  })
   parts.stats = stats
   const dev = settings.mode === 'dev'
   try {
@@ -202,6 +218,32 @@ export async function createPortico(
       log: log.child({ component: 'tls' }),
     })
     await certs.load()
+    certsRef = certs
+    await restoreCertificates({ runtime, certs, log })
+    // Issue 16: ACME-managed names get their stored certificates before the preflight and the edge.
+    const acme = settings.acme
+      ? await AcmeManager.create({
+          settings: settings.acme,
+          stateDir: settings.stateDir,
+          certs,
+          events,
+          log: log.child({ component: 'acme' }),
+        })
+      : undefined
+    if (acme) parts.acme = acme
+    const syncAcme = () => acme?.manage(acmeNames(table().hosts(), certs)) ?? Promise.resolve()
+    await syncAcme()
+    await assertCertificates({
+      mode: settings.mode,
+      config: runtime.config(),
+      certsDir: settings.certsDir,
+      acme: acme !== undefined,
+      certs,
+      log: log.child({ component: 'tls' }),
+    })
+    if (settings.accessLog) {
+      parts.accessLog = startAccessLogFile({ ...settings.accessLog, events, log })
+    }
     const passive = new PassiveHealth()
     let edgePorts: { https: number; http: number }
     if (settings.workers > 1) {
@@ -216,6 +258,8 @@ export async function createPortico(
           listHosts: dev,
           logLevel: settings.logLevel,
           prettyLog: options.prettyLog === true,
+          ...(settings.acme && acme ? { acme: settings.acme.challenges } : {}),
+          stdoutAccessLog: settings.accessLog === undefined,
         },
         registry,
         onRegistryChange: (listener) => {
@@ -226,6 +270,7 @@ export async function createPortico(
         passive,
         events,
         certs,
+        acme: acme?.challenges,
         log: log.child({ component: 'edge' }),
       })
       runtime.settleWith(() => workers.synced())
@@ -239,10 +284,15 @@ export async function createPortico(
         httpRedirect: settings.httpRedirect,
         defaultCert: await certs.defaultKeyPair(),
         sniCallback: createSniCallback(certs, log.child({ component: 'tls' })),
+        acme: acme?.challenges,
         handler: {
           table,
           agent: createUpstreamAgent(),
-          log: log.child({ component: 'edge' }),
+          // With an access log file the lines go there (startAccessLogFile); warnings stay here.
+          log: log.child(
+            { component: 'edge' },
+            settings.accessLog && log.levelVal < 40 ? { level: 'warn' } : {},
+          ),
           knownHosts: () => (dev ? table().hosts() : []),
           passive,
           events,
@@ -263,20 +313,31 @@ export async function createPortico(
       log,
       traffic: (id: string) => instanceTraffic(stats.tracker, registry, id),
     }
-    await restoreCertificates(control)
+    const reloader = createConfigReloader({
+      configPath: settings.configPath,
+      certsDir: settings.certsDir,
+      acme: acme !== undefined,
+      certs,
+      runtime,
+    })
     parts.api = await buildApi({
       log,
       token: settings.apiToken,
       health: { ports: () => ports, mode: settings.mode },
       apps: createAppsService(control),
       routes: createRoutesService(control),
-      certificates: createCertificatesService(control),
+      certificates: createCertificatesService({ ...control, acme }),
+      config: reloader,
       stats: stats.service,
       events,
       bindHost: settings.apiHost,
     })
     await parts.api.listen({ host: settings.apiHost, port: settings.apiPort })
     ports.api = (parts.api.server.address() as AddressInfo).port
+    // The edge answers challenges from here on. New routes (file or API) and changed certificate
+    // files change which names ACME manages.
+    runtime.onTableChange(() => void syncAcme())
+    acme?.start()
     const supervisor = await Supervisor.create({
       stateDir: settings.stateDir,
       configDir: settings.configDir,
@@ -295,10 +356,11 @@ export async function createPortico(
     parts.unwatch = await watchFiles({
       configPath: settings.configPath,
       certsDir: settings.certsDir,
-      onChange: (kind) =>
-        kind === 'certs'
-          ? reloadCerts(certs, log)
-          : reloadConfig(settings.configPath, runtime, log),
+      onChange: async (kind) => {
+        if (kind === 'config') return reloadConfig(reloader, log)
+        await reloadCerts(certs, log)
+        await syncAcme()
+      },
     })
     let stopping: Promise<void> | undefined
     return {
