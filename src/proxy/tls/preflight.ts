@@ -133,6 +133,7 @@ function missingProblem(host: string, acme: boolean, certsDir: string): string |
   if (acme) {
     return `${host} has no certificate file and is not a public DNS name, so ACME cannot obtain one; fix: put ${files}`
   }
+  if (!isPublicHostname(host)) return `${host} has no certificate; fix: put ${files}`
   return `${host} has no certificate; fix: put ${files}, or set edge.acme.email to have Portico obtain one`
 }
 
