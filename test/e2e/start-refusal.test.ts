@@ -89,7 +89,9 @@ describe('portico start refuses certificates that would fail', () => {
     const result = await refusal(certs)
     expect(result.code).toBe(1)
     expect(result.stderr).toContain('PTC_ERR_CERT_REFUSED')
-    expect(result.stderr).toContain(`${path.join(certs, `${SITE}.crt`)} / ${path.join(certs, `${SITE}.key`)}: the certificate expired on`)
+    expect(result.stderr).toContain(
+      `${path.join(certs, `${SITE}.crt`)} / ${path.join(certs, `${SITE}.key`)}: the certificate expired on`,
+    )
     expect(result.stderr).toContain('fix: replace both with a current, matching pair')
     expect(result.statuses).not.toContain(200)
   })
@@ -126,7 +128,9 @@ describe('portico start refuses certificates that would fail', () => {
     const certs = await certsDir({})
     const result = await refusal(certs)
     expect(result.code).toBe(1)
-    expect(result.stderr).toContain(`${SITE} has no certificate; fix: put ${path.join(certs, `${SITE}.crt`)}`)
+    expect(result.stderr).toContain(
+      `${SITE} has no certificate; fix: put ${path.join(certs, `${SITE}.crt`)}`,
+    )
     expect(result.stderr).toContain('or set edge.acme.email')
     expect(result.statuses).not.toContain(200)
   })
@@ -156,7 +160,10 @@ describe('portico start refuses certificates that would fail', () => {
     try {
       const goodCerts = await certsDir({ [`${SITE}.crt`]: good.cert, [`${SITE}.key`]: good.key })
       runs.push(await startPortico({ config: backendConfig, mode: 'start', env: env(goodCerts) }))
-      const badCerts = await certsDir({ [`${SITE}.crt`]: expired.cert, [`${SITE}.key`]: expired.key })
+      const badCerts = await certsDir({
+        [`${SITE}.crt`]: expired.cert,
+        [`${SITE}.key`]: expired.key,
+      })
       runs.push(await startPortico({ config: backendConfig, mode: 'dev', env: env(badCerts) }))
       for (const run of runs) {
         pids.add(run.child.pid as number)
