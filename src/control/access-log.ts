@@ -18,9 +18,13 @@ export interface AccessLogOptions {
  * `.1`, `.2`, … before it would pass `maxBytes` and keeping `keep` files. It runs in the main
  * process, which receives every edge worker's finished requests, so one writer owns the file
  * and rotation never races. Writes are asynchronous and bounded (LogFile drops and counts lines
- * past 1 MiB pending). Returns `close()`, which flushes.
+ * past 1 MiB pending); lines that arrive while a write is under way go out together, and a
+ * file may pass `maxBytes` by that one batch. Returns `flush()` and `close()` (which flushes).
  */
-export function startAccessLogFile(options: AccessLogOptions): { close: () => Promise<void> } {
+export function startAccessLogFile(options: AccessLogOptions): {
+  flush: () => Promise<void>
+  close: () => Promise<void>
+} {
   const file = new LogFile({
     path: options.file,
     maxBytes: options.maxBytes,
@@ -33,6 +37,7 @@ export function startAccessLogFile(options: AccessLogOptions): { close: () => Pr
   })
   options.log.info({ file: options.file }, 'access log written to a file')
   return {
+    flush: () => file.flush(),
     close: async () => {
       unsubscribe()
       await file.close()
