@@ -38,6 +38,8 @@ export interface AcmeManagerOptions {
   log: Logger
   now?: () => number
   random?: () => number
+  /** How soon to look again while another process holds a name's lock; default 30 s. */
+  lockRetryMs?: number
 }
 
 interface Managed {
@@ -260,7 +262,8 @@ export class AcmeManager {
     // Another Portico on this state dir may just have obtained it: look on disk first.
     await this.#loadStored(entry)
     if (release === undefined) {
-      if (entry.nextAttemptMs <= this.#now()) entry.nextAttemptMs = this.#now() + LOCK_RETRY_MS
+      const retryMs = this.#o.lockRetryMs ?? LOCK_RETRY_MS
+      if (entry.nextAttemptMs <= this.#now()) entry.nextAttemptMs = this.#now() + retryMs
       this.#o.log.info(
         { domain: entry.domain },
         'another Portico is ordering this certificate; waiting',

@@ -210,15 +210,25 @@ describe('ACME with Pebble (portico start)', { timeout: RUN_TIMEOUT_MS }, () => 
     expect(running.child.exitCode).toBeNull()
   })
 
-  it('reuses the stored certificate after a restart: same serial, no new order', async () => {
+  it('reuses the stored certificate after a restart (here in one process): same serial, no new order', async () => {
     const before = await issued(portico as RunningPortico, 'site1.example.com')
     await stop(portico as RunningPortico)
-    const running = await start(configFile('http01'), 'state-a')
+    const running = await start(configFile('http01'), 'state-a', '1')
     const handshake = await verified('site1.example.com')
     expect(handshake.serialNumber).toBe(before?.serialNumber)
     expect(running.stdout()).toContain('ACME certificate loaded')
     expect(running.stdout()).not.toContain('obtaining certificate')
     expect(running.stdout()).not.toContain('renewing certificate')
+    // The in-process edge answers HTTP-01 too: a site added now gets its certificate.
+    const site = {
+      vHost: 'site4.example.com',
+      backends: [{ hostname: '127.0.0.1', port: backend.port }],
+    }
+    expect((await callApi(running.ports.api, 'POST', '/routes', { json: site })).status).toBe(201)
+    const added = await waitFor(() => verified('site4.example.com'), {
+      timeoutMs: ISSUE_TIMEOUT_MS,
+    })
+    expect(added.subjectAltName).toBe('DNS:site4.example.com')
   })
 
   it('keeps serving the old certificate when a renewal’s challenge fails, and backs off', async () => {
