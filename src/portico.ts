@@ -337,6 +337,8 @@ export async function createPortico(
     // The edge answers challenges from here on. New routes (file or API) and changed certificate
     // files change which names ACME manages.
     runtime.onTableChange(() => void syncAcme())
+    // A certificate file or API upload for a name takes it away from ACME (and its removal back).
+    certs.onChange(() => void syncAcme())
     acme?.start()
     const supervisor = await Supervisor.create({
       stateDir: settings.stateDir,
@@ -356,11 +358,8 @@ export async function createPortico(
     parts.unwatch = await watchFiles({
       configPath: settings.configPath,
       certsDir: settings.certsDir,
-      onChange: async (kind) => {
-        if (kind === 'config') return reloadConfig(reloader, log)
-        await reloadCerts(certs, log)
-        await syncAcme()
-      },
+      onChange: (kind) =>
+        kind === 'certs' ? reloadCerts(certs, log) : reloadConfig(reloader, log),
     })
     let stopping: Promise<void> | undefined
     return {
