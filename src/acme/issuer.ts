@@ -30,6 +30,8 @@ export interface OrderFailure {
 const POLL = { backoffAttempts: 12, backoffMin: 1_000, backoffMax: 10_000 }
 const RATE_LIMITED = 'urn:ietf:params:acme:error:rateLimited'
 const MS_PER_SECOND = 1000
+/** One request to the CA may take this long before the order fails (and is retried later). */
+const ACME_REQUEST_TIMEOUT_MS = 30_000
 
 /** retryAfterMs reads a Retry-After header (seconds or an HTTP date, RFC 9110 §10.2.3). */
 export function retryAfterMs(header: unknown, now = Date.now()): number | undefined {
@@ -73,7 +75,7 @@ let httpConfigured = false
 
 /**
  * configureAcmeHttp sets up acme-client's HTTP client (one per process): trust `caBundlePem`
- * besides the system roots for the directory's HTTPS, no retries inside acme-client (it would
+ * besides the system roots for the directory's HTTPS, a 30 s timeout per request, no retries inside acme-client (it would
  * sleep through a Retry-After of hours while holding the order; the scheduler retries
  * instead), and failures classified by classifyHttpFailure. acme-client registers its own
  * retry interceptor when it loads; ours is moved in front of it so a network failure keeps its
@@ -85,6 +87,8 @@ export function configureAcmeHttp(caBundlePem: string | undefined): void {
   }
   if (httpConfigured) return
   httpConfigured = true
+  // axios waits forever by default: a CA that stops answering would hold an order (and the name) for good.
+  acmeAxios.defaults.timeout = ACME_REQUEST_TIMEOUT_MS
   const settings = (acmeAxios.defaults as { acmeSettings?: { retryMaxAttempts: number } })
     .acmeSettings
   if (settings) settings.retryMaxAttempts = 0
