@@ -18,6 +18,7 @@ import { createOutputPrinter } from './observe/output.ts'
 import { apiTarget, isOperatorCommand, runOperatorCommand } from './operator.ts'
 import { createPortico, type Portico } from './portico.ts'
 import { assertBindable, describeListenError, type PlannedListener } from './proxy/bind-check.ts'
+import { runStartup } from './startup/command.ts'
 import { runTrust } from './trust/trust.ts'
 
 const USAGE = `Usage: portico <dev|start> [--config FILE]
@@ -26,12 +27,18 @@ const USAGE = `Usage: portico <dev|start> [--config FILE]
        portico <status|apps|routes> [--api URL]
        portico <start|stop|restart|reload|logs> <app> [--api URL] [--tail N]
        portico scale <app> <instances> [--api URL]
+       portico reload-config [--api URL]
+       portico startup [--config FILE] [--user NAME] [--install [--unit-path FILE]]
 
   dev     run the apps in the config with a local development CA (https://<name>.localhost:8443)
   start   production mode: certificates from certs/ only (with an <app>: start that app)
   init    write a commented apps.config.ts from package.json scripts and workspaces
   trust   trust the dev CA in the system store and in Chrome/Chromium and Firefox (NSS);
           --check: say which stores trust it (exit 0 once all do); untrust: remove it everywhere
+
+  reload-config   re-read the config file of a running Portico and apply it (POST /config/reload)
+  startup         print a systemd unit for this config; --install writes it (default
+                  /etc/systemd/system/portico.service)
 
 Operator commands talk to a running Portico's admin API (default http://127.0.0.1:$PORTICO_API_PORT
 or :8844; the bearer token comes from $PORTICO_API_TOKEN).
@@ -96,6 +103,9 @@ async function main(argv: string[]): Promise<void> {
       tail: { type: 'string' },
       check: { type: 'boolean' },
       ca: { type: 'string' },
+      user: { type: 'string' },
+      install: { type: 'boolean' },
+      'unit-path': { type: 'string' },
     },
   })
   const command = positionals[0]
@@ -111,6 +121,18 @@ async function main(argv: string[]): Promise<void> {
     )
     ;(result.ok ? process.stdout : process.stderr).write(`${result.text}\n`)
     process.exit(result.ok ? 0 : result.exitCode)
+  }
+  if (command === 'startup' && !values.help) {
+    const text = await runStartup({
+      configFlag: values.config,
+      user: values.user,
+      install: values.install === true,
+      unitPath: values['unit-path'],
+      env: process.env,
+      cwd: process.cwd(),
+    })
+    process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+    process.exit(0)
   }
   if (values.help || (command !== 'dev' && command !== 'start')) {
     process.stdout.write(USAGE)

@@ -124,6 +124,18 @@ export const errors = {
     400,
   ),
 
+  /** TLS: automatic certificates and start-up checks (issue 16) */
+  PTC_ERR_ACME_ORDER_FAILED: defineError(
+    'PTC_ERR_ACME_ORDER_FAILED',
+    'could not obtain a certificate for "%s": %s',
+    502,
+  ),
+  PTC_ERR_CERT_REFUSED: defineError(
+    'PTC_ERR_CERT_REFUSED',
+    'refusing to start, certificates would fail:\n%s',
+    500,
+  ),
+
   /** SUPERVISOR */
   PTC_ERR_APP_NOT_FOUND: defineError('PTC_ERR_APP_NOT_FOUND', 'no app named "%s"', 404),
   PTC_ERR_APP_EXISTS: defineError('PTC_ERR_APP_EXISTS', 'an app named "%s" already exists', 409),
@@ -196,6 +208,16 @@ export const errors = {
     500,
   ),
   PTC_ERR_API_CLOSING: defineError('PTC_ERR_API_CLOSING', 'the admin API is shutting down', 503),
+  PTC_ERR_CONFIG_REJECTED: defineError(
+    'PTC_ERR_CONFIG_REJECTED',
+    'the config file was not applied (nothing changed):\n%s',
+    400,
+  ),
+  PTC_ERR_UNIT_INSTALL: defineError(
+    'PTC_ERR_UNIT_INSTALL',
+    'cannot write the systemd unit to %s: %s',
+    500,
+  ),
   PTC_ERR_INTERNAL: defineError('PTC_ERR_INTERNAL', 'internal error', 500),
 
   /** DEV EXPERIENCE (issue 15): listeners, instances on the wrong port, portico init */

@@ -1,4 +1,4 @@
-/** @module Operator commands: `portico status|apps|routes|logs|start|stop|restart|reload|scale` over the admin API. */
+/** @module Operator commands: `portico status|apps|routes|logs|start|stop|restart|reload|scale|reload-config` over the admin API. */
 
 /** Commands that talk to a running Portico through its admin API. */
 export const OPERATOR_COMMANDS = [
@@ -11,6 +11,7 @@ export const OPERATOR_COMMANDS = [
   'restart',
   'reload',
   'scale',
+  'reload-config',
 ] as const
 export type OperatorCommand = (typeof OPERATOR_COMMANDS)[number]
 
@@ -42,6 +43,19 @@ export type CommandResult =
 
 interface ErrorBody {
   error?: { code?: string; message?: string }
+}
+
+interface ReloadBody {
+  summary: string
+  hostnames: string[]
+  restartRequired: boolean
+}
+
+function formatReload(body: ReloadBody): string {
+  const restart = body.restartRequired
+    ? '\nedge settings changed: they apply at the next start'
+    : ''
+  return `config reloaded: ${body.summary}\nserving: ${body.hostnames.join(', ') || '(no hostnames)'}${restart}`
 }
 
 async function call(
@@ -116,7 +130,7 @@ export async function runOperatorCommand(
   tail = 100,
 ): Promise<CommandResult> {
   const app = args[0]
-  const needsApp = command !== 'status' && command !== 'apps' && command !== 'routes'
+  const needsApp = !['status', 'apps', 'routes', 'reload-config'].includes(command)
   if (needsApp && (app === undefined || app === ''))
     return { ok: false, text: `usage: portico ${command} <app>`, exitCode: 2 }
   try {
@@ -159,6 +173,8 @@ function request(
       return call(target, 'GET', `/apps/${name}/logs?tail=${tail}`)
     case 'scale':
       return call(target, 'POST', `/apps/${name}/scale`, { instances: Number(args[1]) })
+    case 'reload-config':
+      return call(target, 'POST', '/config/reload', {})
     case 'start':
     case 'stop':
     case 'restart':
@@ -183,6 +199,8 @@ function render(command: OperatorCommand, json: unknown): string {
       return formatRoutes(json as RouteLine[])
     case 'logs':
       return (json as { lines: string[] }).lines.join('\n')
+    case 'reload-config':
+      return formatReload(json as ReloadBody)
     default:
       return formatApps([json as AppLine])
   }

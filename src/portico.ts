@@ -2,11 +2,15 @@
 import { mkdir } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
+import { AcmeManager } from './acme/manager.ts'
 import { assertSafeBind, buildApi } from './api/server.ts'
 import { SHUTDOWN_DRAIN_MS } from './config/defaults.ts'
 import type { Config } from './config/schema.ts'
 import type { Settings } from './config/settings.ts'
+import { startAccessLogFile } from './control/access-log.ts'
 import { launchContext, watchEnvFiles } from './control/app-env.ts'
+import { acmeNames, assertCertificates } from './control/certificates.ts'
+import { createConfigReloader } from './control/config-reload.ts'
 import { transitionEvents } from './control/events.ts'
 import { Runtime } from './control/runtime.ts'
 import {
@@ -57,6 +61,8 @@ interface Parts {
   unwatch?: () => Promise<void>
   api?: FastifyInstance
   supervisor?: Supervisor
+  acme?: AcmeManager | undefined
+  accessLog?: { close: () => Promise<void> }
 }
 
 /**
@@ -66,11 +72,13 @@ interface Parts {
  */
 async function stopParts(parts: Parts): Promise<void> {
   await parts.unwatch?.()
+  parts.acme?.close()
   await parts.edge?.close(SHUTDOWN_DRAIN_MS)
   parts.runtime.close()
   await parts.supervisor?.close()
   await parts.api?.close()
   parts.stats?.close()
+  await parts.accessLog?.close()
 }
 
 /** What startEdge needs beyond the settings. */
@@ -82,6 +90,8 @@ interface EdgeParts {
   runtime: Runtime
   certs: CertStore
   events: EventBus
+  /** The ACME challenge answers the edge serves, when ACME is on. */
+  acme: AcmeManager | undefined
   /** Subscribes the edge workers to registry changes. */
   onRegistryChange: (listener: (upstream: Upstream) => void) => void
 }
@@ -93,6 +103,7 @@ interface EdgeParts {
 async function startEdge(p: EdgeParts) {
   const { settings, log } = { settings: p.settings, log: p.options.log }
   const passive = new PassiveHealth()
+  const quietAccessLog = settings.accessLog !== undefined
   const listeners = {
     bind: settings.bind,
     httpsPort: settings.httpsPort,
@@ -104,7 +115,13 @@ async function startEdge(p: EdgeParts) {
   if (settings.workers > 1) {
     const workers = await EdgeWorkers.start({
       count: settings.workers,
-      init: { ...listeners, logLevel: settings.logLevel, prettyLog: p.options.prettyLog === true },
+      init: {
+        ...listeners,
+        logLevel: settings.logLevel,
+        prettyLog: p.options.prettyLog === true,
+        ...(settings.acme && p.acme ? { acme: settings.acme.challenges } : {}),
+        stdoutAccessLog: !quietAccessLog,
+      },
       registry: p.registry,
       onRegistryChange: p.onRegistryChange,
       routes: () => p.runtime.routes(),
@@ -112,6 +129,7 @@ async function startEdge(p: EdgeParts) {
       passive,
       events: p.events,
       certs: p.certs,
+      acme: p.acme?.challenges,
       log: log.child({ component: 'edge' }),
     })
     p.runtime.settleWith(() => workers.synced())
@@ -125,6 +143,8 @@ async function startEdge(p: EdgeParts) {
     passive,
     events: p.events,
     log,
+    acme: p.acme?.challenges,
+    quietAccessLog,
   })
   return { edge, ports: await edge.start() }
 }
@@ -157,10 +177,12 @@ export async function createPortico(
     stateDir: settings.stateDir,
   })
   parts.runtime = runtime
+  let certsRef: CertStore | undefined
   const stats = createStats({
     events,
     table: () => runtime.table(),
     apps: () => parts.supervisor?.list() ?? [],
+    certificates: () => certsRef?.list() ?? [],
   })
   parts.stats = stats
   const dev = settings.mode === 'dev'
@@ -177,8 +199,34 @@ export async function createPortico(
       log: log.child({ component: 'tls' }),
     })
     await certs.load()
+    certsRef = certs
+    await restoreCertificates({ runtime, certs, log })
+    // ACME-managed names get their stored certificates before the preflight and the edge.
+    const acme = settings.acme
+      ? await AcmeManager.create({
+          settings: settings.acme,
+          stateDir: settings.stateDir,
+          certs,
+          events,
+          log: log.child({ component: 'acme' }),
+        })
+      : undefined
+    parts.acme = acme
+    const syncAcme = () =>
+      acme?.manage(acmeNames(runtime.table().hosts(), certs)) ?? Promise.resolve()
+    await syncAcme()
+    await assertCertificates({
+      mode: settings.mode,
+      config: runtime.config(),
+      certsDir: settings.certsDir,
+      acme: acme !== undefined,
+      certs,
+      log: log.child({ component: 'tls' }),
+    })
+    if (settings.accessLog)
+      parts.accessLog = startAccessLogFile({ ...settings.accessLog, events, log })
     const started = await startEdge({
-      ...{ settings, config, options, registry, runtime, certs, events },
+      ...{ settings, config, options, registry, runtime, certs, events, acme },
       onRegistryChange: (listener) => {
         onRegistryChange = listener
       },
@@ -194,7 +242,13 @@ export async function createPortico(
       log,
       traffic: (id: string) => instanceTraffic(stats.tracker, registry, id),
     }
-    await restoreCertificates(control)
+    const reloader = createConfigReloader({
+      configPath: settings.configPath,
+      certsDir: settings.certsDir,
+      acme: acme !== undefined,
+      certs,
+      runtime,
+    })
     parts.api = await buildApi({
       log,
       token: settings.apiToken,
@@ -205,13 +259,19 @@ export async function createPortico(
       },
       apps: createAppsService(control),
       routes: createRoutesService(control),
-      certificates: createCertificatesService(control),
+      certificates: createCertificatesService({ ...control, acme }),
+      config: reloader,
       stats: stats.service,
       events,
       bindHost: settings.apiHost,
     })
     await parts.api.listen({ host: settings.apiHost, port: settings.apiPort })
     ports.api = (parts.api.server.address() as AddressInfo).port
+    // The edge answers challenges from here on. New routes (file or API) and certificate files or
+    // uploads change which names ACME manages.
+    runtime.onTableChange(() => void syncAcme())
+    certs.onChange(() => void syncAcme())
+    acme?.start()
     const supervisor = await Supervisor.create({
       launch: await launchContext(settings, ports.https, userCa?.certPath, log),
       stateDir: settings.stateDir,
@@ -228,7 +288,7 @@ export async function createPortico(
     parts.supervisor = supervisor
     await runtime.attach(supervisor)
     await mkdir(settings.certsDir, { recursive: true, mode: 0o700 })
-    const unwatchConfig = await watchConfig({ ...settings, runtime, certs, log })
+    const unwatchConfig = await watchConfig({ ...settings, reloader, certs, log })
     const envFiles = await watchEnvFiles(runtime, supervisor, settings.configDir, log)
     parts.unwatch = async () => {
       await unwatchConfig()

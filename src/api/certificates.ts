@@ -4,15 +4,23 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { hostnameSchema } from '../config/schema.ts'
 
-/** A served certificate as listed (public facts only). */
+/**
+ * A served certificate as listed (public facts only). A name ACME is still obtaining a
+ * certificate for is listed with `validTo`, `issuer` and `serialNumber` null.
+ */
 export interface CertificateView {
   domain: string
+  /** `file` (certs/), `api` (uploaded), `acme` (obtained automatically) or `dev` (dev CA). */
   source: string
-  issuer: string
-  validTo: string
-  serialNumber: string
+  issuer: string | null
+  validTo: string | null
+  serialNumber: string | null
   /** True when it expires within 14 days (a warning is logged too). */
   expiresSoon?: boolean
+  /** ACME only: when the next renewal (or retry) is due, ISO 8601; else null. */
+  nextRenewal?: string | null
+  /** ACME only: why the last order failed, null after a success; else null. */
+  lastError?: string | null
 }
 
 /** What the certificates endpoints drive. */

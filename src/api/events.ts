@@ -14,6 +14,8 @@ export const EVENT_NAMES = [
   'target:up',
   'config:applied',
   'route:changed',
+  'cert:issued',
+  'cert:failed',
 ] as const satisfies readonly EventName[]
 
 /** What a client gets without `?types=`: everything but the per-request firehose. */

@@ -21,6 +21,7 @@ import type { EventBus } from '../observe/events.ts'
 import type { Logger } from '../observe/log.ts'
 import { type AppsService, appsPlugin } from './apps.ts'
 import { type CertificatesService, certificatesPlugin } from './certificates.ts'
+import { type ConfigService, configPlugin } from './config.ts'
 import { type EventStreamOptions, eventsPlugin } from './events.ts'
 import { type HealthService, healthPlugin } from './health.ts'
 import { type RoutesService, routesPlugin } from './routes.ts'
@@ -36,6 +37,8 @@ export interface ApiDeps {
   routes: RoutesService
   certificates: CertificatesService
   stats: StatsService
+  /** `POST /config/reload`; left out, the endpoint answers 404 (tests of other parts). */
+  config?: ConfigService | undefined
   /** The bus streamed at `GET /api/v1/events`. */
   events: EventBus
   log: Logger
@@ -223,6 +226,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(appsPlugin(deps.apps), { prefix: API_PREFIX })
   await app.register(routesPlugin(deps.routes), { prefix: API_PREFIX })
   await app.register(certificatesPlugin(deps.certificates), { prefix: API_PREFIX })
+  if (deps.config) await app.register(configPlugin(deps.config), { prefix: API_PREFIX })
   await app.register(statsPlugin(deps.stats), { prefix: API_PREFIX })
   await app.register(eventsPlugin(deps.events, deps.eventStream ?? {}), { prefix: API_PREFIX })
   // Prometheus scrapes /metrics at the root of the API listener (architecture contract).

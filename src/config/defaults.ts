@@ -89,3 +89,33 @@ export const DEV_CA_VALIDITY_YEARS = 10
 
 /** An app's `.env` files, relative to its cwd, read at every start; a later file beats an earlier one. */
 export const DEFAULT_ENV_FILES: readonly string[] = ['.env', '.env.local']
+// ── Automatic certificates (ACME) and the access log file (issue 16) ─────────────────────────
+
+/** Let's Encrypt's production ACME directory (RFC 8555), the default `edge.acme.directory`. */
+export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory'
+/** Let's Encrypt's staging directory (`edge.acme.staging: true`): untrusted, generous limits. */
+export const LETS_ENCRYPT_STAGING_DIRECTORY =
+  'https://acme-staging-v02.api.letsencrypt.org/directory'
+/** Renew when this share of a certificate's lifetime is left: at two thirds of it (Caddy's 1/3). */
+export const ACME_RENEWAL_WINDOW_RATIO = 1 / 3
+/**
+ * How long a TLS handshake for a name whose first certificate is being obtained waits for it
+ * before the fallback certificate is served, in milliseconds. Kept below
+ * TLS_HANDSHAKE_TIMEOUT_MS, which Node counts from the ClientHello and would cut the wait.
+ */
+export const ACME_HANDSHAKE_WAIT_MS = 8_000
+/** First retry after a failed order, in milliseconds; doubled per failure in a row (jittered). */
+export const ACME_RETRY_BASE_MS = 60_000
+/** Longest pause between two attempts for one name, in milliseconds (6 h). */
+export const ACME_RETRY_MAX_MS = 6 * 60 * 60_000
+/** Shortest pause after a rate-limit error that carries no Retry-After, in milliseconds (1 h). */
+export const ACME_RATE_LIMIT_PAUSE_MS = 60 * 60_000
+/** A certificate obtained by this process is not renewed again within this, in milliseconds. */
+export const ACME_MIN_RENEWAL_SPACING_MS = 60 * 60_000
+/** Orders one Portico runs at once; more wait their turn. */
+export const ACME_MAX_CONCURRENT_ORDERS = 4
+
+/** Size at which the access log file is rotated (`edge.accessLog.maxBytes`), in bytes. */
+export const ACCESS_LOG_MAX_BYTES = 10 * 1024 * 1024
+/** Access log files kept, the live one included (`edge.accessLog.keep`). */
+export const ACCESS_LOG_FILES_KEPT = 5

@@ -1,5 +1,6 @@
 /** @module zod schemas for the whole config (edge, apps, routes), their inferred types, and defineConfig. */
 import { z } from 'zod'
+import { accessLogSchema, acmeSchema } from './acme-schema.ts'
 import {
   DEFAULT_API_HOST,
   DEFAULT_API_PORT,
@@ -347,6 +348,13 @@ export const edgeSchema = z
       .describe(
         'Peers whose X-Forwarded-For is kept and appended to; from anyone else it is replaced.',
       ),
+    // ── issue 16: automatic certificates and the access log file (src/config/acme-schema.ts) ──
+    acme: acmeSchema
+      .optional()
+      .describe("Obtain and renew certificates with ACME (Let's Encrypt by default)."),
+    accessLog: accessLogSchema
+      .optional()
+      .describe('Write the access log to a size-rotated file instead of stdout.'),
   })
   .strict()
 

@@ -2,7 +2,12 @@
 import os from 'node:os'
 import path from 'node:path'
 import { errors } from '../errors.ts'
-import { DEFAULT_PORT_RANGE } from './defaults.ts'
+import type { AcmeConfig } from './acme-schema.ts'
+import {
+  DEFAULT_PORT_RANGE,
+  LETS_ENCRYPT_DIRECTORY,
+  LETS_ENCRYPT_STAGING_DIRECTORY,
+} from './defaults.ts'
 import type { Config } from './schema.ts'
 
 /** How Portico was started: `dev` issues dev certificates and pretty logs; `start` is production. */
@@ -31,6 +36,35 @@ export interface Settings {
   caDir: string
   /** Names or `PREFIX*` patterns of Portico's environment never passed to apps (`PORTICO_ENV_DENY`). */
   envDeny: string[]
+  /** Automatic certificates; undefined when `edge.acme` is not set. */
+  acme: AcmeSettings | undefined
+  /** The access log file; undefined to log requests on stdout. */
+  accessLog: { file: string; maxBytes: number; keep: number } | undefined
+}
+
+/** `edge.acme` with its defaults applied and paths made absolute. */
+export interface AcmeSettings {
+  email: string
+  /** The ACME directory URL (Let's Encrypt production, staging, or the configured one). */
+  directoryUrl: string
+  /** Absolute path of a PEM bundle trusted for the directory's HTTPS, if any. */
+  caBundleFile: string | undefined
+  challenges: { http01: boolean; tlsAlpn01: boolean }
+  renewalWindowRatio: number
+}
+
+/** acmeSettings resolves `edge.acme` (paths relative to the config folder). */
+export function acmeSettings(acme: AcmeConfig | undefined, configDir: string) {
+  if (acme === undefined) return undefined
+  const directoryUrl =
+    acme.directory ?? (acme.staging ? LETS_ENCRYPT_STAGING_DIRECTORY : LETS_ENCRYPT_DIRECTORY)
+  return {
+    email: acme.email,
+    directoryUrl,
+    caBundleFile: acme.caBundle === undefined ? undefined : path.resolve(configDir, acme.caBundle),
+    challenges: { ...acme.challenges },
+    renewalWindowRatio: acme.renewalWindowRatio,
+  } satisfies AcmeSettings
 }
 
 /** The environment variables that override the config file (each beats it). */
@@ -90,6 +124,11 @@ export function resolveSettings(
     workers: workerCount(workersFromEnv(env) ?? edge.workers ?? (mode === 'dev' ? 1 : 'auto')),
     caDir: defaultCaDir(env, configDir),
     envDeny: parseDenyList(env.PORTICO_ENV_DENY),
+    acme: acmeSettings(edge.acme, configDir),
+    accessLog:
+      edge.accessLog === undefined
+        ? undefined
+        : { ...edge.accessLog, file: path.resolve(configDir, edge.accessLog.file) },
   }
 }
 

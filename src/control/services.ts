@@ -1,6 +1,7 @@
 /** @module Composition helper: the API's apps, routes and certificates services over the live parts. */
 import { mkdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
+import type { AcmeStatus } from '../acme/manager.ts'
 import type { AppAction, AppsService, AppView } from '../api/apps.ts'
 import type { CertificatesService } from '../api/certificates.ts'
 import type { BackendView, RoutesService, RouteView } from '../api/routes.ts'
@@ -16,10 +17,11 @@ import {
 import { errors } from '../errors.ts'
 import { writeFileAtomic } from '../lib/atomic-write.ts'
 import type { Logger } from '../observe/log.ts'
-import { type CertStore, expiresSoon } from '../proxy/tls/cert-store.ts'
+import type { CertStore } from '../proxy/tls/cert-store.ts'
 import { type Registry, upstreamNameForApp, upstreamNameForRoute } from '../registry/registry.ts'
 import type { TargetState } from '../registry/target.ts'
 import type { AppStatus, InstanceStatus, Supervisor } from '../supervisor/supervisor.ts'
+import { certificateViews } from './certificates.ts'
 import { appRouteSpec, backendId } from './route-table.ts'
 import type { Runtime } from './runtime.ts'
 
@@ -33,6 +35,8 @@ export interface ControlDeps {
   log: Logger
   /** Traffic figures per instance id, for the app views. */
   traffic?: InstanceTraffic
+  /** ACME's per-name state, listed with the certificates (issue 16). */
+  acme?: { list: () => AcmeStatus[] } | undefined
 }
 
 /** Per-instance traffic figures shown on an app (from the stats tracker). */
@@ -319,7 +323,7 @@ function certFileBase(domain: string): string {
 export function createCertificatesService(deps: ControlDeps): CertificatesService {
   const dir = path.join(deps.stateDir, 'certs')
   return {
-    list: () => deps.certs.list().map((c) => ({ ...c, expiresSoon: expiresSoon(c) })),
+    list: () => certificateViews(deps.certs, deps.acme),
     add: async (domain, keyPem, certPem) => {
       await deps.certs.setCertificate(domain, keyPem, certPem)
       await mkdir(dir, { recursive: true, mode: 0o700 })

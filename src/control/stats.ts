@@ -51,6 +51,8 @@ export interface StatsDeps {
   events: EventBus
   table: () => RouteTable<Route>
   apps: () => AppStatus[]
+  /** Served certificates, for the expiry gauge (issue 16). */
+  certificates?: () => Array<{ domain: string; source: string; validTo: string }>
 }
 
 /**
@@ -79,6 +81,7 @@ export function createStats(deps: StatsDeps) {
           restarts: i.restarts,
         })),
       ),
+    ...(deps.certificates ? { certificates: deps.certificates } : {}),
   }
   const service: StatsService = {
     all: () => {

@@ -1,15 +1,14 @@
 /** @module watchConfig: live edits of the config file and certs/ applied to a running Portico. */
-import { loadConfig } from '../config/load.ts'
 import { watchFiles } from '../config/watch.ts'
 import type { Logger } from '../observe/log.ts'
 import { type CertStore, daysLeft, expiresSoon } from '../proxy/tls/cert-store.ts'
-import type { Runtime } from './runtime.ts'
 
 /** What watchConfig needs. */
 export interface WatchConfigOptions {
   configPath: string
   certsDir: string
-  runtime: Runtime
+  /** Re-reads, checks and applies the config file (createConfigReloader); throws when refused. */
+  reloader: { reload: () => Promise<unknown> }
   certs: CertStore
   log: Logger
 }
@@ -21,19 +20,18 @@ export interface WatchConfigOptions {
  * function that stops watching.
  */
 export function watchConfig(options: WatchConfigOptions): Promise<() => Promise<void>> {
-  const { runtime, certs, log } = options
+  const { reloader, certs, log } = options
   return watchFiles({
     configPath: options.configPath,
     certsDir: options.certsDir,
-    onChange: (kind) =>
-      kind === 'certs' ? reloadCerts(certs, log) : reloadConfig(options.configPath, runtime, log),
+    onChange: (kind) => (kind === 'certs' ? reloadCerts(certs, log) : reloadConfig(reloader, log)),
   })
 }
 
 /** reloadConfig loads the edited config file and applies it; a bad edit is logged and ignored. */
-async function reloadConfig(configPath: string, runtime: Runtime, log: Logger): Promise<void> {
+async function reloadConfig(reloader: WatchConfigOptions['reloader'], log: Logger): Promise<void> {
   try {
-    await runtime.applyFile(await loadConfig(configPath))
+    await reloader.reload()
   } catch (err) {
     // The running state stays as it was; fixing the file applies it.
     const message = err instanceof Error ? err.message : String(err)

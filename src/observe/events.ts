@@ -40,6 +40,16 @@ export interface EventMap {
   'target:up': { upstream: string; target: string }
   'config:applied': { summary: string }
   'route:changed': { vHost: string; change: 'added' | 'removed' | 'changed' }
+  /** A certificate was obtained with ACME and installed (`renewal`: it replaced one). */
+  'cert:issued': {
+    domain: string
+    source: 'acme'
+    serialNumber: string
+    validTo: string
+    renewal: boolean
+  }
+  /** An ACME order failed; the name keeps its certificate (if any) until `nextAttemptAt`. */
+  'cert:failed': { domain: string; error: string; failures: number; nextAttemptAt: string }
 }
 
 export type EventName = keyof EventMap

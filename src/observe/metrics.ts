@@ -34,6 +34,8 @@ export interface GaugeSource {
     targets: number
   }>
   instances: () => Array<{ app: string; instance: string; state: string; restarts: number }>
+  /** Served certificates (issue 16): one expiry gauge per domain and source. */
+  certificates?: () => Array<{ domain: string; source: string; validTo: string }>
 }
 
 /** Options of Metrics. */
@@ -147,6 +149,18 @@ function renderInstances(out: string[], instances: ReturnType<GaugeSource['insta
   }
 }
 
+function renderCertificates(
+  out: string[],
+  certs: ReturnType<NonNullable<GaugeSource['certificates']>>,
+): void {
+  const name = 'portico_certificate_expiry_timestamp_seconds'
+  header(out, name, 'gauge', 'When each served certificate expires, in seconds since the epoch.')
+  for (const cert of certs) {
+    const labels = `${label('domain', cert.domain)},${label('source', cert.source)}`
+    sample(out, name, labels, Date.parse(cert.validTo) / MS_PER_SECOND)
+  }
+}
+
 /**
  * Metrics keeps Prometheus series fed by `request:completed` and renders them, with gauges read
  * at scrape time, in the text exposition format 0.0.4:
@@ -157,7 +171,8 @@ function renderInstances(out: string[], instances: ReturnType<GaugeSource['insta
  * - `portico_slow_clients_closed_total{reason}` counter: clients cut off for a slow upload
  *   (`slow-upload`) or for not reading their response (`slow-read`);
  * - route gauges (active, queued, healthy targets, targets), `portico_instance_state`,
- *   `portico_instance_restarts_total` and process/Node.js metrics.
+ *   `portico_instance_restarts_total`, `portico_certificate_expiry_timestamp_seconds{domain,source}`
+ *   and process/Node.js metrics.
  *
  * Recording is O(1) (O(11) for the bucket scan) with no allocation once a label set is known.
  * Cardinality is bounded: past `maxLabelSets` (10,000) routes plus route×target pairs, new routes
@@ -189,6 +204,7 @@ export class Metrics {
     this.#renderRouteCounters(out)
     renderRouteGauges(out, gauges.routes())
     renderInstances(out, gauges.instances())
+    if (gauges.certificates) renderCertificates(out, gauges.certificates())
     this.#renderProcess(out)
     return `${out.join('\n')}\n`
   }

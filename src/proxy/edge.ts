@@ -3,6 +3,7 @@ import type { EventBus } from '../observe/events.ts'
 import type { Logger } from '../observe/log.ts'
 import type { PassiveCounter } from '../registry/health/passive.ts'
 import type { Target } from '../registry/target.ts'
+import type { AcmeResponder } from './acme-responder.ts'
 import { createUpstreamAgent } from './forward.ts'
 import type { HandlerContext } from './handler.ts'
 import type { Route } from './route.ts'
@@ -10,6 +11,9 @@ import type { RouteTable } from './router.ts'
 import { EdgeServer } from './server.ts'
 import type { KeyPair } from './tls/dev-ca.ts'
 import type { SniCallback } from './tls/sni.ts'
+
+/** pino's numeric level of `warn`. */
+const WARN_LEVEL = 40
 
 /** What an edge is built from. Ports may be 0 (any free port). */
 export interface EdgeDeps {
@@ -33,6 +37,10 @@ export interface EdgeDeps {
   listHosts: boolean
   /** Targets given a request, for an edge worker's in-flight reports (HandlerContext.busy). */
   busy?: Map<Target, string>
+  /** Answers ACME challenges (HTTP-01 on the HTTP listener, TLS-ALPN-01 on HTTPS), if any. */
+  acme?: AcmeResponder | undefined
+  /** The access log goes to a file written elsewhere: log only warnings from the edge here. */
+  quietAccessLog?: boolean
   /** Limits tests shorten; production uses the defaults. */
   tuning?: Pick<HandlerContext, 'upstreamTimeoutMs' | 'sendTimeoutMs' | 'uploads' | 'bodyBudget'>
 }
@@ -51,10 +59,14 @@ export function createEdge(deps: EdgeDeps): EdgeServer {
     httpRedirect: deps.httpRedirect,
     defaultCert: deps.defaultCert,
     sniCallback: deps.sniCallback,
+    acme: deps.acme,
     handler: {
       table,
       agent: createUpstreamAgent(),
-      log: deps.log.child({ component: 'edge' }),
+      log: deps.log.child(
+        { component: 'edge' },
+        deps.quietAccessLog && deps.log.levelVal < WARN_LEVEL ? { level: 'warn' } : {},
+      ),
       knownHosts: deps.listHosts ? () => table().hosts() : () => [],
       passive: deps.passive,
       events: deps.events,

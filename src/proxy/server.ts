@@ -16,6 +16,12 @@ import {
 } from '../config/defaults.ts'
 import { errors } from '../errors.ts'
 import type { Logger } from '../observe/log.ts'
+import {
+  type AcmeResponder,
+  answerHttp01,
+  challengeToken,
+  tlsAlpnCallbacks,
+} from './acme-responder.ts'
 import { sendError } from './error-page.ts'
 import { createHandler, type HandlerContext } from './handler.ts'
 import { normalizeHost } from './host.ts'
@@ -37,6 +43,8 @@ export interface EdgeServerOptions {
   ) => void
   handler: HandlerContext
   log: Logger
+  /** ACME challenges to answer (HTTP-01 before routing, TLS-ALPN-01 in the handshake). */
+  acme?: AcmeResponder | undefined
 }
 
 /** Node server options shared by both listeners (reliability.md §3). */
@@ -82,7 +90,9 @@ export class EdgeServer {
         ...TLS_SERVER_OPTIONS,
         key: options.defaultCert.keyPem,
         cert: options.defaultCert.certPem,
-        SNICallback: options.sniCallback,
+        ...(options.acme?.tlsAlpn01
+          ? tlsAlpnCallbacks(options.acme, options.sniCallback, options.log)
+          : { SNICallback: options.sniCallback }),
       },
       (req, res) => void handleHttps(req, res),
     )
@@ -133,6 +143,23 @@ export class EdgeServer {
   }
 
   #onPlainHttp(
+    req: IncomingMessage,
+    res: ServerResponse,
+    proxy: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  ): void {
+    const acme = this.#options.acme
+    const token = acme?.http01 ? challengeToken(req) : undefined
+    if (acme === undefined || token === undefined) {
+      this.#routePlainHttp(req, res, proxy)
+      return
+    }
+    // ACME HTTP-01 comes before routing and redirects; a token we do not know is routed as usual.
+    void answerHttp01(res, acme, token).then((answered) => {
+      if (!answered) this.#routePlainHttp(req, res, proxy)
+    })
+  }
+
+  #routePlainHttp(
     req: IncomingMessage,
     res: ServerResponse,
     proxy: (req: IncomingMessage, res: ServerResponse) => Promise<void>,

@@ -12,8 +12,8 @@ import { issueLeaf, type KeyPair } from './dev-ca.ts'
 import { assertCovers, assertNotExpired, assertWildcardAllowed, validatePem } from './pem.ts'
 import { normalizeHostname } from './sni.ts'
 
-/** Where an installed certificate came from: a file in certs/, the REST API, or the dev CA. */
-export type CertSource = 'file' | 'api' | 'dev'
+/** Where an installed certificate came from: a file in certs/, the REST API, ACME, or the dev CA. */
+export type CertSource = 'file' | 'api' | 'acme' | 'dev'
 
 const DAY_MS = 86_400_000
 
@@ -111,6 +111,10 @@ export class CertStore {
   #fileDigests = new Map<string, string>()
   /** Dev leaves by name, oldest use first (a Map keeps insertion order). */
   #leaves = new Map<string, DevLeaf>()
+  /** Certificates obtained with ACME, by exact name; file and API certificates win over them. */
+  #managed = new Map<string, Installed>()
+  /** Returns a promise while a name's first ACME certificate is being obtained (see awaitIssuance). */
+  #issuance: (name: string) => Promise<void> | undefined = () => undefined
   #fallback: Promise<Installed> | undefined
   #loading: Promise<void> = Promise.resolve()
   #listeners = new Set<() => void>()
@@ -166,8 +170,15 @@ export class CertStore {
   async #installedFor(servername: string): Promise<Installed | undefined> {
     const name = normalizeHostname(servername)
     if (name === undefined) return undefined
-    const user = this.#userCertFor(name)
-    if (user) return user
+    const found = this.#userCertFor(name) ?? this.#managed.get(name)
+    if (found) return found
+    const issuing = this.#issuance(name)
+    if (issuing !== undefined) {
+      // The first visitor of a new site waits for its certificate instead of getting the fallback.
+      await issuing
+      const issued = this.#userCertFor(name) ?? this.#managed.get(name)
+      if (issued) return issued
+    }
     if (this.#devCa === undefined || !this.#issueFor(name)) return undefined
     return this.#devLeaf(name, this.#devCa)
   }
@@ -199,11 +210,49 @@ export class CertStore {
     this.#changed()
   }
 
-  /** list returns every installed certificate, user ones then dev leaves, never a key. */
+  /** list returns every installed certificate, user ones, then ACME, then dev leaves, never a key. */
   list(): CertInfo[] {
     const dev: Installed[] = []
     for (const leaf of this.#leaves.values()) if (leaf.installed) dev.push(leaf.installed)
-    return [...this.#user.values(), ...dev].map(toInfo)
+    return [...this.#user.values(), ...this.#managed.values(), ...dev].map(toInfo)
+  }
+
+  // ── ACME-managed certificates (issue 16) ───────────────────────────────────────────────────
+
+  /**
+   * hasUserCertificate reports whether a file or API certificate serves `name` (exactly or by
+   * its wildcard one level up): such a name is never managed by ACME.
+   */
+  hasUserCertificate(name: string): boolean {
+    return this.#userCertFor(name) !== undefined
+  }
+
+  /**
+   * setManaged validates an ACME pair for the hostname `domain` (it must match its key and cover
+   * the name) and installs it, replacing the previous one at once for new handshakes; open
+   * connections keep theirs. Listeners (edge workers) are told. Throws an Error whose message is
+   * the reason, and then the previous certificate stays.
+   */
+  setManaged(domain: string, pair: KeyPair): CertInfo {
+    const installed = validatePair(domain, 'acme', pair)
+    assertCovers(installed.cert, domain)
+    this.#managed.set(domain, installed)
+    this.#changed()
+    return toInfo(installed)
+  }
+
+  /** removeManaged drops the ACME certificate of a name that is no longer routed. */
+  removeManaged(domain: string): void {
+    if (this.#managed.delete(domain)) this.#changed()
+  }
+
+  /**
+   * awaitIssuance sets the hook asked when a handshake names a host that has no certificate: it
+   * returns a promise (bounded by its owner) while that host's first certificate is being
+   * obtained, and the handshake waits for it; otherwise undefined.
+   */
+  awaitIssuance(hook: (name: string) => Promise<void> | undefined): void {
+    this.#issuance = hook
   }
 
   /**

@@ -14,9 +14,12 @@ import type { PassiveHealth } from '../../registry/health/passive.ts'
 import type { Registry } from '../../registry/registry.ts'
 import type { Target } from '../../registry/target.ts'
 import type { Upstream } from '../../registry/upstream.ts'
+import type { AcmeResponder } from '../acme-responder.ts'
 import type { RouteSpec } from '../route.ts'
 import type { KeyPair } from '../tls/dev-ca.ts'
 import type {
+  AcmeAnswer,
+  AcmeQuestion,
   FromWorker,
   InFlightReport,
   StateUpdate,
@@ -58,6 +61,8 @@ export interface EdgeWorkersOptions {
   passive: PassiveHealth
   events: EventBus
   certs: WorkerCerts
+  /** The pending ACME challenges the workers ask about (issue 16); absent when ACME is off. */
+  acme?: AcmeResponder | undefined
   log: Logger
 }
 
@@ -262,6 +267,9 @@ export class EdgeWorkers {
           this.#sendTo(slot, { type: 'sni', id: message.id, ...answer }),
         )
         return
+      case 'acme-question':
+        void this.#acmeAnswer(message).then((answer) => this.#sendTo(slot, answer))
+        return
       default:
         return
     }
@@ -291,6 +299,26 @@ export class EdgeWorkers {
       )
       return { pair: null, failed: true }
     }
+  }
+
+  /** The answer to a worker's ACME challenge question; null fields mean "no such challenge". */
+  async #acmeAnswer(question: AcmeQuestion): Promise<AcmeAnswer> {
+    const answer: AcmeAnswer = {
+      type: 'acme-answer',
+      id: question.id,
+      keyAuthorization: null,
+      pair: null,
+    }
+    const acme = this.#o.acme
+    if (acme === undefined) return answer
+    try {
+      if (question.kind === 'http-01')
+        answer.keyAuthorization = (await acme.keyAuthorization(question.key)) ?? null
+      else answer.pair = (await acme.challengeCertificate(question.key)) ?? null
+    } catch (err) {
+      this.#o.log.warn({ err, kind: question.kind }, 'ACME challenge lookup failed')
+    }
+    return answer
   }
 
   #load(slot: WorkerSlot, report: InFlightReport): void {

@@ -26,6 +26,27 @@ export interface WorkerInit {
   prettyLog: boolean
   /** How many workers share the routes' concurrency limits. */
   workers: number
+  /** ACME challenges to answer, asked of the primary (acme-relay.ts); absent when ACME is off. */
+  acme?: { http01: boolean; tlsAlpn01: boolean }
+  /** Log each request on stdout; false when the primary writes the access log to a file. */
+  stdoutAccessLog?: boolean
+}
+
+/** A worker's question about a pending ACME challenge (HTTP-01 token or TLS-ALPN-01 name). */
+export interface AcmeQuestion {
+  type: 'acme-question'
+  id: number
+  kind: 'http-01' | 'tls-alpn-01'
+  /** The HTTP-01 token, or the TLS-ALPN-01 server name. */
+  key: string
+}
+
+/** The primary's answer: the key authorization or the challenge certificate, null for none. */
+export interface AcmeAnswer {
+  type: 'acme-answer'
+  id: number
+  keyAuthorization: string | null
+  pair: KeyPair | null
 }
 
 /**
@@ -55,6 +76,7 @@ export type ToWorker =
   | WorkerInit
   | StateUpdate
   | SniAnswer
+  | AcmeAnswer
   /** Certificates changed: forget the contexts made so far. */
   | { type: 'certs' }
   /** Stop accepting, drain for up to `drainMs`, flush, exit. */
@@ -76,3 +98,4 @@ export type FromWorker =
   /** Finished requests, for the primary's stats, metrics and event stream. */
   | { type: 'completed'; records: RequestCompleted[]; dropped: number }
   | { type: 'sni'; id: number; servername: string }
+  | AcmeQuestion

@@ -5,6 +5,7 @@
  * stats, in-flight counts for drains).
  */
 import tls, { type SecureContext } from 'node:tls'
+import { ACME_HANDSHAKE_WAIT_MS } from '../../config/defaults.ts'
 import { EventBus, type RequestCompleted } from '../../observe/events.ts'
 import type { Logger } from '../../observe/log.ts'
 import type { PassiveCounter } from '../../registry/health/passive.ts'
@@ -18,6 +19,7 @@ import { buildRoutes } from '../routes.ts'
 import type { EdgeServer } from '../server.ts'
 import type { KeyPair } from '../tls/dev-ca.ts'
 import { normalizeHostname, SECURE_CONTEXT_OPTIONS, type SniCallback } from '../tls/sni.ts'
+import { AcmeRelay } from './acme-relay.ts'
 import type { FromWorker, InFlightReport, StateUpdate, ToWorker, WorkerInit } from './protocol.ts'
 
 /** How often finished requests and changed in-flight counts go to the primary, in ms. */
@@ -30,8 +32,11 @@ const MAX_BUFFERED = 10_000
 const MAX_PENDING_SENDS = 8
 /** SNI names whose contexts are kept; the oldest is forgotten past this. */
 const MAX_SNI_CONTEXTS = 1_000
-/** A question about an SNI name not answered within this long gets the default certificate. */
-const SNI_ANSWER_TIMEOUT_MS = 5_000
+/**
+ * A question about an SNI name not answered within this long gets the default certificate. It
+ * outlasts the primary's wait for a new site's first ACME certificate.
+ */
+const SNI_ANSWER_TIMEOUT_MS = ACME_HANDSHAKE_WAIT_MS + 1_000
 
 /** send hands a message to the primary; `done` runs once it is written. */
 export type SendToPrimary = (message: FromWorker, done?: () => void) => void
@@ -60,6 +65,7 @@ export class EdgeWorker {
   #nextSniId = 0
   #firstState: Promise<void>
   #stateArrived: () => void = () => undefined
+  #acme: AcmeRelay | undefined
 
   constructor(init: WorkerInit, send: SendToPrimary, log: Logger) {
     this.#init = init
@@ -70,9 +76,13 @@ export class EdgeWorker {
     })
     const events = new EventBus()
     events.on('request:completed', (record) => this.#record(record))
+    this.#acme = init.acme && new AcmeRelay(init.acme, (message) => send(message))
     this.#edge = createEdge({
       ...init,
       sniCallback: this.#sniCallback,
+      acme: this.#acme,
+      // With an access log file the primary writes the lines; warnings still reach stdout.
+      quietAccessLog: init.stdoutAccessLog === false,
       table: () => this.#table,
       passive: this.#passive,
       events,
@@ -104,6 +114,9 @@ export class EdgeWorker {
       }
       case 'certs':
         this.#contexts.clear()
+        return
+      case 'acme-answer':
+        this.#acme?.receive(message)
         return
       default:
         return
