@@ -197,6 +197,13 @@ export const errors = {
   ),
   PTC_ERR_API_CLOSING: defineError('PTC_ERR_API_CLOSING', 'the admin API is shutting down', 503),
   PTC_ERR_INTERNAL: defineError('PTC_ERR_INTERNAL', 'internal error', 500),
+
+  /** OPERATOR SURFACES (dashboard, history) */
+  PTC_ERR_HISTORY_DISABLED: defineError(
+    'PTC_ERR_HISTORY_DISABLED',
+    'metrics history is turned off (edge.history: false)',
+    404,
+  ),
 } as const satisfies Record<string, PorticoErrorClass>
 
 export type ErrorCode = keyof typeof errors

@@ -13,8 +13,10 @@ import {
   createCertificatesService,
   createRoutesService,
   type InstanceStatsView,
+  liveState,
   restoreCertificates,
 } from './control.ts'
+import { createLive, type Live } from './live.ts'
 import { EventBus } from './observe/events.ts'
 import type { Logger } from './observe/log.ts'
 import type { Tracker } from './observe/tracker.ts'
@@ -59,6 +61,8 @@ interface Parts {
   unwatch?: () => Promise<void>
   api?: FastifyInstance
   supervisor?: Supervisor
+  /** History, live samples, config status (issue 18). */
+  live?: Live
 }
 
 /**
@@ -73,6 +77,8 @@ async function stopParts(parts: Parts): Promise<void> {
   await parts.supervisor?.close()
   await parts.api?.close()
   parts.stats?.close()
+  // Last, so the history holds the drained requests and the stops; it flushes what is buffered.
+  await parts.live?.close()
 }
 
 /**
@@ -115,12 +121,18 @@ function instanceTraffic(tracker: Tracker, registry: Registry, id: string): Inst
 }
 
 /** reloadConfig loads the edited config file and applies it; a bad edit is logged and ignored. */
-async function reloadConfig(configPath: string, runtime: Runtime, log: Logger): Promise<void> {
+async function reloadConfig(
+  configPath: string,
+  runtime: Runtime,
+  log: Logger,
+  events: EventBus,
+): Promise<void> {
   try {
     await runtime.applyFile(await loadConfig(configPath))
   } catch (err) {
     // The running state stays as it was; fixing the file applies it.
     const message = err instanceof Error ? err.message : String(err)
+    events.emit('config:failed', { error: message, code: (err as { code?: string }).code ?? null })
     log.error(
       { code: (err as { code?: string }).code },
       `config not applied, still running the previous one: ${message}`,
@@ -191,6 +203,17 @@ export async function createPortico(
   const parts: Parts = { runtime }
   const stats = createStats({ events, table, apps: () => parts.supervisor?.list() ?? [] })
   parts.stats = stats
+  const live = createLive({
+    stateDir: settings.stateDir,
+    configPath: settings.configPath,
+    history: settings.history,
+    events,
+    log,
+    table,
+    apps: () => parts.supervisor?.list() ?? [],
+    stateOf: (app, instance) => liveState(registry, app, instance),
+  })
+  parts.live = live
   const dev = settings.mode === 'dev'
   try {
     const devCa = dev ? await loadOrCreateDevCa(settings.certsDir, log) : undefined
@@ -262,6 +285,7 @@ export async function createPortico(
       stateDir: settings.stateDir,
       log,
       traffic: (id: string) => instanceTraffic(stats.tracker, registry, id),
+      usage: (pid: number | null) => live.usage.usage(pid),
     }
     await restoreCertificates(control)
     parts.api = await buildApi({
@@ -274,6 +298,8 @@ export async function createPortico(
       stats: stats.service,
       events,
       bindHost: settings.apiHost,
+      history: live.history,
+      configStatus: () => live.configStatus.view(),
     })
     await parts.api.listen({ host: settings.apiHost, port: settings.apiPort })
     ports.api = (parts.api.server.address() as AddressInfo).port
@@ -283,6 +309,8 @@ export async function createPortico(
       portRange: settings.portRange,
       registry,
       log: log.child({ component: 'supervisor' }),
+      onAction: (app, action, ok, detail) =>
+        events.emit('app:changed', { app, action, ok, detail }),
       onOutput: (app, index, stream, line) => {
         if (events.hasListeners('instance:log'))
           events.emit('instance:log', { app, instance: `${app}#${index}`, stream, line })
@@ -298,7 +326,7 @@ export async function createPortico(
       onChange: (kind) =>
         kind === 'certs'
           ? reloadCerts(certs, log)
-          : reloadConfig(settings.configPath, runtime, log),
+          : reloadConfig(settings.configPath, runtime, log, events),
     })
     let stopping: Promise<void> | undefined
     return {

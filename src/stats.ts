@@ -8,7 +8,7 @@ import type { RouteTable } from './proxy/router.ts'
 import type { AppStatus } from './supervisor/supervisor.ts'
 
 /** routeList returns each route of the table once, in host order (wildcards as `*.x`). */
-function routeList(table: RouteTable<Route>): Route[] {
+export function routeList(table: RouteTable<Route>): Route[] {
   return table.hosts().flatMap((host) => {
     const route = table.lookup(host)
     return route !== undefined && route.vHost === host ? [route] : []

@@ -18,6 +18,10 @@ export interface InstanceView {
   uptimeMs?: number | null
   lastExitCode?: number | null
   lastSignal?: string | null
+  /** CPU of its process tree over the last 2 s, in percent of one core; null until measured. */
+  cpuPercent?: number | null
+  /** Resident memory of its process tree, in bytes; null until measured. */
+  memoryBytes?: number | null
   /** Traffic through this instance (sliding 60 s window plus totals). */
   stats?: unknown
 }

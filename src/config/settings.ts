@@ -27,6 +27,8 @@ export interface Settings {
   logLevel: string
   /** Edge processes: 1 serves in the main process; more are node:cluster workers. */
   workers: number
+  /** Metrics history retention, or false when `edge.history` is false. */
+  history: { retentionMs: number } | false
 }
 
 /** The environment variables that override the config file (each beats it). */
@@ -43,6 +45,8 @@ export const ENV_OVERRIDES = [
   'PORTICO_LOG_LEVEL',
   'PORTICO_WORKERS',
 ] as const
+
+const DAY_MS = 24 * 60 * 60 * 1000
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -82,6 +86,7 @@ export function resolveSettings(
     portRange: portRangeFromEnv(env) ?? edge.portRange ?? { ...DEFAULT_PORT_RANGE },
     logLevel: env.PORTICO_LOG_LEVEL ?? 'info',
     workers: workerCount(workersFromEnv(env) ?? edge.workers ?? (mode === 'dev' ? 1 : 'auto')),
+    history: edge.history === false ? false : { retentionMs: edge.history.retentionDays * DAY_MS },
   }
 }
 
