@@ -1,5 +1,5 @@
 /** @module HistoryStore: the SQLite file of per-minute traffic rows and app events (better-sqlite3). */
-import { existsSync, renameSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, openSync, renameSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type BetterSqlite3 from 'better-sqlite3'
@@ -246,6 +246,9 @@ const COLUMNS = `requests, s1xx, s2xx, s3xx, s4xx, s5xx, s499, bytes_in AS bytes
 /** openChecked opens a file, proves it is a usable database of our schema, and returns it. */
 function openChecked(file: string): BetterSqlite3.Database {
   const Database = loadDriver()
+  // Private like every state file: SQLite gives its -wal and -shm files the database's mode.
+  closeSync(openSync(file, 'a', 0o600))
+  chmodSync(file, 0o600)
   const db = new Database(file, { timeout: BUSY_TIMEOUT_MS })
   try {
     db.pragma('journal_mode = WAL')
