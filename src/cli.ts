@@ -14,9 +14,11 @@ const USAGE = `Usage: portico <dev|start> [--config FILE]
        portico <status|apps|routes> [--api URL]
        portico <start|stop|restart|reload|logs> <app> [--api URL] [--tail N]
        portico scale <app> <instances> [--api URL]
+       portico open [--api URL]
 
   dev     run the apps in the config with a local development CA (https://<name>.localhost:8443)
   start   production mode: certificates from certs/ only (with an <app>: start that app)
+  open    print the dashboard's URL and open it in a browser ($BROWSER, xdg-open or open)
 
 Operator commands talk to a running Portico's admin API (default http://127.0.0.1:$PORTICO_API_PORT
 or :8844; the bearer token comes from $PORTICO_API_TOKEN).
@@ -49,6 +51,12 @@ async function main(argv: string[]): Promise<void> {
     },
   })
   const command = positionals[0]
+  if (command === 'open' && !values.help) {
+    const { openDashboard } = await import('./open.ts')
+    const result = await openDashboard(apiTarget(values.api, process.env))
+    ;(result.ok ? process.stdout : process.stderr).write(`${result.text}\n`)
+    process.exit(result.ok ? 0 : result.exitCode)
+  }
   // `start` alone runs Portico; `start <app>` (like every operator command) asks a running one.
   if (isOperatorCommand(command) && !(command === 'start' && positionals.length === 1)) {
     const result = await runOperatorCommand(
