@@ -140,6 +140,7 @@ async function login(/** @type {SubmitEvent} */ event) {
       error instanceof ApiError && error.status === 401
         ? 'That token is not right.'
         : `Could not log in: ${String(error)}`
+    input.value = ''
     input.focus()
   }
 }

@@ -314,9 +314,14 @@ function updateRoute(el, route) {
 /** @param {HTMLElement} root */
 function summaryCards(root) {
   const cards = ['Instances healthy', 'Requests', 'p99 latency', 'Errors'].map((label) => {
-    const value = h('dd', { class: 'big' })
-    const spark = h('div', { class: 'spark-box' })
-    const card = h('div', { class: 'card stat' }, h('dt', { text: label }), value, spark)
+    const value = h('span', { class: 'big' })
+    const spark = h('span', { class: 'spark-box' })
+    const card = h(
+      'div',
+      { class: 'card stat' },
+      h('dt', { text: label }),
+      h('dd', {}, value, spark),
+    )
     refs(card, { value, spark })
     return card
   })
