@@ -205,9 +205,8 @@ describe('dashboard in a browser (no token)', () => {
     expect(label).toMatch(/^Requests per second: req\/s /)
     await page.click('.toolbar button:nth-child(2)')
     await page.waitForFunction(
-      (sel: string) => Number(document.querySelector(sel)?.getAttribute('data-points')) > 0,
+      `Number(document.querySelector('${chart}')?.getAttribute('data-points')) > 0`,
       { timeout: 10_000 },
-      chart,
     )
   })
 
@@ -260,8 +259,8 @@ describe('dashboard login (token set)', () => {
     expect(await axeScan(page)).toEqual([])
     await page.type('#token', 'not-the-token')
     await page.click('#login-form button[type="submit"]')
-    await page.waitForFunction(() =>
-      document.querySelector('#login-error')?.textContent?.includes('not right'),
+    await page.waitForFunction(
+      "document.querySelector('#login-error')?.textContent?.includes('not right')",
     )
     expect(await page.$('article[data-app]')).toBeNull()
     await page.type('#token', TOKEN)
