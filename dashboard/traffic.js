@@ -51,6 +51,9 @@ function fromHistory(rows, stepS) {
  */
 function charts(points, from, to, seconds) {
   const pick = (/** @type {keyof Point} */ key) => points.map((p) => ({ t: p.t, v: p[key] }))
+  // Latency of an interval without requests is unknown, not zero: leave a gap.
+  const served = (/** @type {keyof Point} */ key) =>
+    points.filter((p) => p.rps > 0).map((p) => ({ t: p.t, v: p[key] }))
   return [
     lineChart({
       title: 'Requests per second',
@@ -63,8 +66,8 @@ function charts(points, from, to, seconds) {
     lineChart({
       title: 'Latency',
       series: [
-        { name: 'p50', className: 's-p50', points: pick('p50') },
-        { name: 'p99', className: 's-p99', points: pick('p99') },
+        { name: 'p50', className: 's-p50', points: served('p50') },
+        { name: 'p99', className: 's-p99', points: served('p99') },
       ],
       from,
       to,
