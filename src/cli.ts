@@ -29,9 +29,11 @@ const USAGE = `Usage: portico <dev|start> [--config FILE]
        portico scale <app> <instances> [--api URL]
        portico reload-config [--api URL]
        portico startup [--config FILE] [--user NAME] [--install [--unit-path FILE]]
+       portico open [--api URL]
 
   dev     run the apps in the config with a local development CA (https://<name>.localhost:8443)
   start   production mode: certificates from certs/ only (with an <app>: start that app)
+  open    print the dashboard's URL and open it in a browser ($BROWSER, xdg-open or open)
   init    write a commented apps.config.ts from package.json scripts and workspaces
   trust   trust the dev CA in the system store and in Chrome/Chromium and Firefox (NSS);
           --check: say which stores trust it (exit 0 once all do); untrust: remove it everywhere
@@ -111,6 +113,12 @@ async function main(argv: string[]): Promise<void> {
   const command = positionals[0]
   if (command === 'trust' || command === 'untrust') await trustCommand(command, values)
   if (command === 'init') await initCommand(values.config)
+  if (command === 'open' && !values.help) {
+    const { openDashboard } = await import('./open.ts')
+    const result = await openDashboard(apiTarget(values.api, process.env))
+    ;(result.ok ? process.stdout : process.stderr).write(`${result.text}\n`)
+    process.exit(result.ok ? 0 : result.exitCode)
+  }
   // `start` alone runs Portico; `start <app>` (like every operator command) asks a running one.
   if (isOperatorCommand(command) && !(command === 'start' && positionals.length === 1)) {
     const result = await runOperatorCommand(

@@ -229,6 +229,12 @@ export const errors = {
     '%s already exists; portico init never overwrites a config (move it away to start afresh)',
     500,
   ),
+  /** OPERATOR SURFACES (dashboard, history) */
+  PTC_ERR_HISTORY_DISABLED: defineError(
+    'PTC_ERR_HISTORY_DISABLED',
+    'metrics history is turned off (edge.history: false)',
+    404,
+  ),
 } as const satisfies Record<string, PorticoErrorClass>
 
 export type ErrorCode = keyof typeof errors

@@ -12,11 +12,13 @@ import { launchContext, watchEnvFiles } from './control/app-env.ts'
 import { acmeNames, assertCertificates } from './control/certificates.ts'
 import { createConfigReloader } from './control/config-reload.ts'
 import { transitionEvents } from './control/events.ts'
+import { createLive, type Live } from './control/live.ts'
 import { Runtime } from './control/runtime.ts'
 import {
   createAppsService,
   createCertificatesService,
   createRoutesService,
+  liveState,
   restoreCertificates,
 } from './control/services.ts'
 import { createStats, instanceTraffic } from './control/stats.ts'
@@ -63,6 +65,8 @@ interface Parts {
   supervisor?: Supervisor
   acme?: AcmeManager | undefined
   accessLog?: { close: () => Promise<void> }
+  /** History, live samples, config status. */
+  live?: Live
 }
 
 /**
@@ -79,6 +83,8 @@ async function stopParts(parts: Parts): Promise<void> {
   await parts.api?.close()
   parts.stats?.close()
   await parts.accessLog?.close()
+  // Last, so the history holds the drained requests and the stops; it flushes what is buffered.
+  await parts.live?.close()
 }
 
 /** What startEdge needs beyond the settings. */
@@ -185,6 +191,17 @@ export async function createPortico(
     certificates: () => certsRef?.list() ?? [],
   })
   parts.stats = stats
+  const live = createLive({
+    stateDir: settings.stateDir,
+    configPath: settings.configPath,
+    history: settings.history,
+    events,
+    log,
+    table: () => runtime.table(),
+    apps: () => parts.supervisor?.list() ?? [],
+    stateOf: (app, instance) => liveState(registry, app, instance),
+  })
+  parts.live = live
   const dev = settings.mode === 'dev'
   try {
     // One dev CA per user, shared by every project; an older project-local one is adopted.
@@ -241,6 +258,7 @@ export async function createPortico(
       stateDir: settings.stateDir,
       log,
       traffic: (id: string) => instanceTraffic(stats.tracker, registry, id),
+      usage: (pid: number | null) => live.usage.usage(pid),
     }
     const reloader = createConfigReloader({
       configPath: settings.configPath,
@@ -264,6 +282,8 @@ export async function createPortico(
       stats: stats.service,
       events,
       bindHost: settings.apiHost,
+      history: live.history,
+      configStatus: () => live.configStatus.view(),
     })
     await parts.api.listen({ host: settings.apiHost, port: settings.apiPort })
     ports.api = (parts.api.server.address() as AddressInfo).port
@@ -279,6 +299,8 @@ export async function createPortico(
       portRange: settings.portRange,
       registry,
       log: log.child({ component: 'supervisor' }),
+      onAction: (app, action, ok, detail) =>
+        events.emit('app:changed', { app, action, ok, detail }),
       onOutput: (app, index, stream, line) => {
         if (events.hasListeners('instance:log'))
           events.emit('instance:log', { app, instance: `${app}#${index}`, stream, line })
@@ -288,7 +310,7 @@ export async function createPortico(
     parts.supervisor = supervisor
     await runtime.attach(supervisor)
     await mkdir(settings.certsDir, { recursive: true, mode: 0o700 })
-    const unwatchConfig = await watchConfig({ ...settings, reloader, certs, log })
+    const unwatchConfig = await watchConfig({ ...settings, reloader, certs, events, log })
     const envFiles = await watchEnvFiles(runtime, supervisor, settings.configDir, log)
     parts.unwatch = async () => {
       await unwatchConfig()

@@ -22,6 +22,10 @@ export interface InstanceView {
   listeningOn?: string[]
   /** Why it runs but cannot serve (`web#0 listens on 5173, not 21003: pass --port $PORT …`), or null. */
   problem?: string | null
+  /** CPU of its process tree over the last 2 s, in percent of one core; null until measured. */
+  cpuPercent?: number | null
+  /** Resident memory of its process tree, in bytes; null until measured. */
+  memoryBytes?: number | null
   /** Traffic through this instance (sliding 60 s window plus totals). */
   stats?: unknown
 }

@@ -16,11 +16,14 @@ export const EVENT_NAMES = [
   'route:changed',
   'cert:issued',
   'cert:failed',
+  'stats:sampled',
+  'app:changed',
+  'config:failed',
 ] as const satisfies readonly EventName[]
 
-/** What a client gets without `?types=`: everything but the per-request firehose. */
+/** What a client gets without `?types=`: everything but the per-request firehose and the periodic sample. */
 export const DEFAULT_EVENT_TYPES: readonly EventName[] = EVENT_NAMES.filter(
-  (name) => name !== 'request:completed',
+  (name) => name !== 'request:completed' && name !== 'stats:sampled',
 )
 
 /** Concurrent event clients allowed; the next one is closed with 1013 (try again later). */
@@ -59,7 +62,7 @@ const typesList = z
 const eventsQuery = z.object({
   types: typesList
     .optional()
-    .describe('Comma-separated event names; default: all but request:completed.'),
+    .describe('Comma-separated event names; default: all but request:completed and stats:sampled.'),
   app: z
     .string()
     .min(1)
@@ -192,7 +195,7 @@ function acceptClient(
 /**
  * eventsPlugin serves `GET /events` as a WebSocket (register @fastify/websocket first, and the
  * plugin under the API prefix). Each subscribed event is one JSON text frame `{ type, at, data }`.
- * `?types=a,b` picks event names (validated; default all but `request:completed`), `?app=name`
+ * `?types=a,b` picks event names (validated; default all but `request:completed` and `stats:sampled`), `?app=name`
  * keeps events whose data has `app === name` (events without `app` pass). The server ignores
  * what clients send. A client with more than `maxBufferedBytes` unread is closed with 1013; past
  * `maxClients` concurrent clients a new one is closed with 1013. Closing unsubscribes; clients

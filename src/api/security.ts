@@ -4,6 +4,7 @@ import { isIPv4 } from 'node:net'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errors, PorticoError } from '../errors.ts'
+import type { SessionStore } from './session.ts'
 
 /** What installSecurity needs to know about the API it guards. */
 export interface SecurityOptions {
@@ -11,6 +12,15 @@ export interface SecurityOptions {
   token?: string | undefined
   /** Route URLs (fastify patterns, prefix included) that accept `Upgrade: websocket`. */
   upgradePaths: readonly string[]
+  /** The dashboard's logged-in sessions: a valid session cookie counts as the token. */
+  sessions?: SessionStore | undefined
+  /** Route URLs answered without the token (the dashboard's login endpoints). */
+  publicPaths?: readonly string[]
+  /**
+   * Route URLs of public, data-free files (the dashboard's page, script and styles): answered
+   * without the token, to no-cors loads (stylesheets) and to cross-site navigations, GET only.
+   */
+  staticPaths?: readonly string[]
 }
 
 /** The only Host names the admin API answers to, with or without `:port` (DNS rebinding). */
@@ -116,6 +126,41 @@ function mediaTypeError(request: FastifyRequest): PorticoError | undefined {
   return hasBody ? new errors.PTC_ERR_UNSUPPORTED_MEDIA_TYPE('no Content-Type') : undefined
 }
 
+/**
+ * staticCrossSiteError is crossSiteError for the dashboard's files: a foreign `Origin` is still
+ * refused, but no-cors loads (a stylesheet) and a top-level navigation from another site (a link
+ * to the dashboard) pass. The files carry no data; every API call the page makes is checked.
+ */
+function staticCrossSiteError(request: FastifyRequest): PorticoError | undefined {
+  const { origin, host } = request.headers
+  if (origin !== undefined && !isAllowedOrigin(origin, host)) {
+    return new errors.PTC_ERR_CROSS_SITE_FORBIDDEN(`Origin "${origin}" is not this API's origin`)
+  }
+  const crossSite = request.headers['sec-fetch-site'] === 'cross-site'
+  if (crossSite && request.headers['sec-fetch-mode'] !== 'navigate') {
+    return new errors.PTC_ERR_CROSS_SITE_FORBIDDEN('Sec-Fetch-Site: cross-site')
+  }
+  return undefined
+}
+
+/**
+ * authError returns PTC_ERR_UNAUTHORIZED unless the request carries the bearer token or a live
+ * session cookie. A cookie is sent by the browser on its own, so a mutation or an upgrade that
+ * relies on one must also carry an `Origin` (already checked to be this API's): CSRF safety
+ * does not rest on SameSite alone, which treats every port of localhost as the same site.
+ */
+function authError(request: FastifyRequest, token: string, sessions: SessionStore | undefined) {
+  if (isTokenValid(request.headers.authorization, token)) return undefined
+  if (sessions === undefined || !sessions.isValid(request.headers.cookie)) {
+    return new errors.PTC_ERR_UNAUTHORIZED()
+  }
+  const needsOrigin = MUTATIONS.has(request.method) || request.headers.upgrade !== undefined
+  if (needsOrigin && request.headers.origin === undefined) {
+    return new errors.PTC_ERR_CROSS_SITE_FORBIDDEN('a session cookie needs an Origin header here')
+  }
+  return undefined
+}
+
 /** upgradeError refuses an `Upgrade` anywhere but the configured WebSocket routes. */
 function upgradeError(request: FastifyRequest, upgradePaths: readonly string[]) {
   if (request.headers.upgrade === undefined) return undefined
@@ -169,24 +214,36 @@ function closeRefusedUpgrade(request: FastifyRequest, reply: FastifyReply): void
  * installSecurity adds the guards to `app` itself (not an encapsulated child), so they run as the
  * first onRequest hooks of every route, the 404 handler and WebSocket upgrades, before auth and
  * routing decisions: Host allowlist (403), cross-site Origin / Sec-Fetch-Site (403), no-cors
- * (400), Upgrade outside `upgradePaths` (400), bearer token (401 + `WWW-Authenticate: Bearer`),
- * then JSON-only mutations (415). It also replaces the body parsers: JSON via parseJsonBody,
+ * (400), Upgrade outside `upgradePaths` (400), bearer token or session cookie (401 +
+ * `WWW-Authenticate: Bearer`; a cookie-authenticated mutation or upgrade without `Origin`: 403),
+ * then JSON-only mutations (415). `publicPaths` skip the token, `staticPaths` (GET) also accept
+ * no-cors loads and cross-site navigations (see staticCrossSiteError). It also replaces the body parsers: JSON via parseJsonBody,
  * nothing else, and makes a body-less mutation read as `{}` (the documented empty form).
  * Register it before any route.
  */
 export function installSecurity(app: FastifyInstance, options: SecurityOptions): void {
   const token = options.token === '' ? undefined : options.token
+  const publicPaths = new Set(options.publicPaths ?? [])
+  const staticPaths = new Set(options.staticPaths ?? [])
   app.addHook('onRequest', async (request, reply) => {
     // A refused upgrade's socket is ended after the answer (closeRefusedUpgrade); say so.
     if (request.headers.upgrade !== undefined) reply.header('Connection', 'close')
     if (!isLoopbackHost(request.headers.host)) {
       return refuse(reply, new errors.PTC_ERR_HOST_FORBIDDEN(request.headers.host ?? ''))
     }
-    const refused = crossSiteError(request) ?? upgradeError(request, options.upgradePaths)
+    const url = request.routeOptions.url ?? ''
+    const isStatic = staticPaths.has(url) && (request.method === 'GET' || request.method === 'HEAD')
+    const refused =
+      (isStatic ? staticCrossSiteError(request) : crossSiteError(request)) ??
+      upgradeError(request, options.upgradePaths)
     if (refused !== undefined) return refuse(reply, refused)
-    if (token !== undefined && !isTokenValid(request.headers.authorization, token)) {
-      reply.header('WWW-Authenticate', 'Bearer')
-      return refuse(reply, new errors.PTC_ERR_UNAUTHORIZED())
+    const unauthorized =
+      token === undefined || isStatic || publicPaths.has(url)
+        ? undefined
+        : authError(request, token, options.sessions)
+    if (unauthorized !== undefined) {
+      if (unauthorized.statusCode === 401) reply.header('WWW-Authenticate', 'Bearer')
+      return refuse(reply, unauthorized)
     }
     const media = mediaTypeError(request)
     if (media !== undefined) return refuse(reply, media)

@@ -17,15 +17,20 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod'
 import { errors, PorticoError } from '../errors.ts'
+import type { ConfigStatusView } from '../observe/config-status.ts'
 import type { EventBus } from '../observe/events.ts'
 import type { Logger } from '../observe/log.ts'
 import { type AppsService, appsPlugin } from './apps.ts'
 import { type CertificatesService, certificatesPlugin } from './certificates.ts'
 import { type ConfigService, configPlugin } from './config.ts'
+import { configStatusPlugin } from './config-status.ts'
+import { DASHBOARD_PATHS, dashboardPlugin } from './dashboard.ts'
 import { type EventStreamOptions, eventsPlugin } from './events.ts'
 import { type HealthService, healthPlugin } from './health.ts'
+import { type HistoryService, historyPlugin } from './history.ts'
 import { type RoutesService, routesPlugin } from './routes.ts'
-import { assertSafeBind, installSecurity } from './security.ts'
+import { assertSafeBind, installSecurity, isTokenValid } from './security.ts'
+import { SessionStore, sessionPlugin } from './session.ts'
 import { metricsPlugin, type StatsService, statsPlugin } from './stats.ts'
 
 export { assertSafeBind, isLoopbackHost } from './security.ts'
@@ -48,6 +53,13 @@ export interface ApiDeps {
   bindHost?: string | undefined
   /** Limits of the event stream (tests shrink them); defaults in events.ts. */
   eventStream?: EventStreamOptions | undefined
+  // ── operator surfaces ──
+  /** The metrics history behind `/stats/history`; undefined when `edge.history` is false. */
+  history?: HistoryService | undefined
+  /** The config status behind `/config/status` (the dashboard's header). */
+  configStatus?: (() => ConfigStatusView) | undefined
+  /** The dashboard's files (default: `dashboard/` of the package). */
+  dashboardDir?: string | undefined
 }
 
 /** The base path of every endpoint. */
@@ -205,7 +217,15 @@ function rejectWhileClosing(app: FastifyInstance): void {
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   if (deps.bindHost !== undefined) assertSafeBind(deps.bindHost, deps.token)
   const app = createServer(deps)
-  installSecurity(app, { token: deps.token, upgradePaths: [`${API_PREFIX}/events`] })
+  const token = deps.token === '' ? undefined : deps.token
+  const sessions = token === undefined ? undefined : new SessionStore()
+  installSecurity(app, {
+    token,
+    upgradePaths: [`${API_PREFIX}/events`],
+    sessions,
+    publicPaths: [`${API_PREFIX}/session`],
+    staticPaths: DASHBOARD_PATHS,
+  })
   rejectWhileClosing(app)
   app.setNotFoundHandler((request, reply) => {
     const error = new errors.PTC_ERR_NOT_FOUND(request.method, request.url.split('?')[0] ?? '')
@@ -228,6 +248,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(certificatesPlugin(deps.certificates), { prefix: API_PREFIX })
   if (deps.config) await app.register(configPlugin(deps.config), { prefix: API_PREFIX })
   await app.register(statsPlugin(deps.stats), { prefix: API_PREFIX })
+  await app.register(historyPlugin(deps.history), { prefix: API_PREFIX })
+  await app.register(sessionPlugin({ token, sessions, isTokenValid }), { prefix: API_PREFIX })
+  if (deps.configStatus !== undefined)
+    await app.register(configStatusPlugin(deps.configStatus), { prefix: API_PREFIX })
+  await app.register(dashboardPlugin(deps.dashboardDir))
   await app.register(eventsPlugin(deps.events, deps.eventStream ?? {}), { prefix: API_PREFIX })
   // Prometheus scrapes /metrics at the root of the API listener (architecture contract).
   await app.register(metricsPlugin(deps.stats))

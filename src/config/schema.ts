@@ -307,6 +307,25 @@ const portRangeSchema = z
     error: 'expected LO-HI with 1024 <= LO <= HI <= 65535',
   })
 
+/** Days of metrics history kept by default. */
+export const DEFAULT_HISTORY_RETENTION_DAYS = 7
+
+/** `edge.history`: how long per-minute traffic and app events are kept, or `false` to keep none. */
+export const historySchema = z.union(
+  [
+    z.literal(false),
+    z
+      .object({
+        retentionDays: positiveInt('a whole number of days from 1 to 366')
+          .max(366, { error: 'expected a whole number of days from 1 to 366' })
+          .default(DEFAULT_HISTORY_RETENTION_DAYS)
+          .describe('Days of history kept; older minutes and events are deleted. Default 7.'),
+      })
+      .strict(),
+  ],
+  { error: 'expected false or { retentionDays: N }' },
+)
+
 /** Listeners of the edge and the admin API. */
 export const edgeSchema = z
   .object({
@@ -355,6 +374,12 @@ export const edgeSchema = z
     accessLog: accessLogSchema
       .optional()
       .describe('Write the access log to a size-rotated file instead of stdout.'),
+    // ── operator surfaces (dashboard, metrics history) ──
+    history: historySchema
+      .default({ retentionDays: DEFAULT_HISTORY_RETENTION_DAYS })
+      .describe(
+        'Metrics history in `<stateDir>/history.db`: `{ retentionDays }` (default 7), or `false` for none.',
+      ),
   })
   .strict()
 

@@ -40,6 +40,8 @@ export interface Settings {
   acme: AcmeSettings | undefined
   /** The access log file; undefined to log requests on stdout. */
   accessLog: { file: string; maxBytes: number; keep: number } | undefined
+  /** Metrics history retention, or false when `edge.history` is false. */
+  history: { retentionMs: number } | false
 }
 
 /** `edge.acme` with its defaults applied and paths made absolute. */
@@ -83,6 +85,8 @@ export const ENV_OVERRIDES = [
   'PORTICO_CA_DIR',
   'PORTICO_ENV_DENY',
 ] as const
+
+const DAY_MS = 24 * 60 * 60 * 1000
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -129,6 +133,7 @@ export function resolveSettings(
       edge.accessLog === undefined
         ? undefined
         : { ...edge.accessLog, file: path.resolve(configDir, edge.accessLog.file) },
+    history: edge.history === false ? false : { retentionMs: edge.history.retentionDays * DAY_MS },
   }
 }
 

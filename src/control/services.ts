@@ -37,6 +37,8 @@ export interface ControlDeps {
   traffic?: InstanceTraffic
   /** ACME's per-name state, listed with the certificates (issue 16). */
   acme?: { list: () => AcmeStatus[] } | undefined
+  /** CPU and memory of an instance's process tree by pid, for the app views. */
+  usage?: (pid: number | null) => { cpuPercent: number; memoryBytes: number } | undefined
 }
 
 /** Per-instance traffic figures shown on an app (from the stats tracker). */
@@ -62,7 +64,8 @@ export function liveState(registry: Registry, app: string, instance: InstanceSta
   return target.state === 'healthy' && target.markedDead ? 'unhealthy' : target.state
 }
 
-function toAppView(status: AppStatus, registry: Registry, traffic?: InstanceTraffic): AppView {
+function toAppView(status: AppStatus, registry: Registry, deps: Partial<ControlDeps>): AppView {
+  const { traffic, usage } = deps
   const { instances: _count, ...spec } = status.spec
   return {
     ...spec,
@@ -79,6 +82,8 @@ function toAppView(status: AppStatus, registry: Registry, traffic?: InstanceTraf
       lastSignal: i.lastSignal,
       listeningOn: i.listeningOn ?? [],
       problem: i.problem ?? null,
+      cpuPercent: usage?.(i.pid)?.cpuPercent ?? null,
+      memoryBytes: usage?.(i.pid)?.memoryBytes ?? null,
       ...(traffic ? { stats: traffic(i.id) } : {}),
     })),
   }
@@ -95,7 +100,7 @@ export function createAppsService(deps: ControlDeps): AppsService {
   const view = (name: string) => {
     const status = deps.supervisor()?.get(name)
     if (!status) throw new errors.PTC_ERR_APP_NOT_FOUND(name)
-    return toAppView(status, deps.registry, deps.traffic)
+    return toAppView(status, deps.registry, deps)
   }
   const specOf = (name: string) => {
     const spec = runtime.config().apps.find((a) => a.name === name)
@@ -113,10 +118,10 @@ export function createAppsService(deps: ControlDeps): AppsService {
       deps
         .supervisor()
         ?.list()
-        .map((status) => toAppView(status, deps.registry, deps.traffic)) ?? [],
+        .map((status) => toAppView(status, deps.registry, deps)) ?? [],
     get: (name) => {
       const status = deps.supervisor()?.get(name)
-      return status ? toAppView(status, deps.registry, deps.traffic) : undefined
+      return status ? toAppView(status, deps.registry, deps) : undefined
     },
     create: async (spec) => {
       await runtime.change((state, current) => {

@@ -10,7 +10,7 @@ import type { AppStatus } from '../supervisor/supervisor.ts'
 import type { InstanceStatsView } from './services.ts'
 
 /** routeList returns each route of the table once, in host order (wildcards as `*.x`). */
-function routeList(table: RouteTable<Route>): Route[] {
+export function routeList(table: RouteTable<Route>): Route[] {
   return table.hosts().flatMap((host) => {
     const route = table.lookup(host)
     return route !== undefined && route.vHost === host ? [route] : []

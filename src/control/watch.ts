@@ -1,5 +1,6 @@
 /** @module watchConfig: live edits of the config file and certs/ applied to a running Portico. */
 import { watchFiles } from '../config/watch.ts'
+import type { EventBus } from '../observe/events.ts'
 import type { Logger } from '../observe/log.ts'
 import { type CertStore, daysLeft, expiresSoon } from '../proxy/tls/cert-store.ts'
 
@@ -10,6 +11,7 @@ export interface WatchConfigOptions {
   /** Re-reads, checks and applies the config file (createConfigReloader); throws when refused. */
   reloader: { reload: () => Promise<unknown> }
   certs: CertStore
+  events: EventBus
   log: Logger
 }
 
@@ -20,21 +22,27 @@ export interface WatchConfigOptions {
  * function that stops watching.
  */
 export function watchConfig(options: WatchConfigOptions): Promise<() => Promise<void>> {
-  const { reloader, certs, log } = options
+  const { reloader, certs, events, log } = options
   return watchFiles({
     configPath: options.configPath,
     certsDir: options.certsDir,
-    onChange: (kind) => (kind === 'certs' ? reloadCerts(certs, log) : reloadConfig(reloader, log)),
+    onChange: (kind) =>
+      kind === 'certs' ? reloadCerts(certs, log) : reloadConfig(reloader, events, log),
   })
 }
 
 /** reloadConfig loads the edited config file and applies it; a bad edit is logged and ignored. */
-async function reloadConfig(reloader: WatchConfigOptions['reloader'], log: Logger): Promise<void> {
+async function reloadConfig(
+  reloader: WatchConfigOptions['reloader'],
+  events: EventBus,
+  log: Logger,
+): Promise<void> {
   try {
     await reloader.reload()
   } catch (err) {
     // The running state stays as it was; fixing the file applies it.
     const message = err instanceof Error ? err.message : String(err)
+    events.emit('config:failed', { error: message, code: (err as { code?: string }).code ?? null })
     log.error(
       { code: (err as { code?: string }).code },
       `config not applied, still running the previous one: ${message}`,

@@ -1,6 +1,7 @@
 /** @module Typed internal event bus: the data plane emits, the tracker, logs and API stream subscribe. */
 import { EventEmitter } from 'node:events'
 import type { TargetState } from '../registry/target.ts'
+import type { LiveSample } from './sampler.ts'
 
 /** One finished proxied request (emitted once per request, after the response ended or failed). */
 export interface RequestCompleted {
@@ -50,6 +51,13 @@ export interface EventMap {
   }
   /** An ACME order failed; the name keeps its certificate (if any) until `nextAttemptAt`. */
   'cert:failed': { domain: string; error: string; failures: number; nextAttemptAt: string }
+  // ── operator surfaces (dashboard, history) ──
+  /** Every few seconds: traffic since the last sample, route targets, instance CPU and memory. */
+  'stats:sampled': LiveSample
+  /** An app operation finished (start, stop, restart, reload, scale, remove), or failed. */
+  'app:changed': { app: string; action: string; ok: boolean; detail: string | null }
+  /** A changed config file could not be applied; the running config stays. */
+  'config:failed': { error: string; code: string | null }
 }
 
 export type EventName = keyof EventMap

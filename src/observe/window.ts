@@ -27,7 +27,8 @@ export function statusClassIndex(status: number): number {
 const LATENCY_MIN_MS = 1
 const LATENCY_MAX_MS = 60_000
 const LATENCY_STEPS = 40
-const LATENCY_BINS = LATENCY_STEPS + 2
+/** How many bins a latency histogram has (shared with the minute history). */
+export const LATENCY_BINS = LATENCY_STEPS + 2
 const LOG_STEP = Math.log(LATENCY_MAX_MS / LATENCY_MIN_MS) / LATENCY_STEPS
 
 /** latencyBin returns the histogram bin a duration in milliseconds falls in. */
@@ -37,12 +38,14 @@ export function latencyBin(ms: number): number {
   return Math.min(LATENCY_STEPS, Math.ceil(Math.log(ms / LATENCY_MIN_MS) / LOG_STEP))
 }
 
-function binUpperMs(bin: number): number {
+/** binUpperMs returns the upper edge of a latency bin in milliseconds (Infinity for the last). */
+export function binUpperMs(bin: number): number {
   if (bin > LATENCY_STEPS) return Number.POSITIVE_INFINITY
   return bin === LATENCY_STEPS ? LATENCY_MAX_MS : LATENCY_MIN_MS * Math.exp(bin * LOG_STEP)
 }
 
-function binLowerMs(bin: number): number {
+/** binLowerMs returns the lower edge of a latency bin in milliseconds. */
+export function binLowerMs(bin: number): number {
   return bin === 0 ? 0 : binUpperMs(bin - 1)
 }
 

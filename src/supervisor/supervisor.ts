@@ -72,7 +72,20 @@ export interface SupervisorOptions {
    * this process as it was when create() was called, no extra deny list, no PORTICO_URL, no CA.
    */
   launch?: LaunchContext
+  /** Told when an app operation settles (history and dashboard); must not throw. */
+  onAction?: ActionListener
 }
+
+/** An app operation the supervisor reports through `onAction`. */
+export type SupervisorAction = 'start' | 'stop' | 'restart' | 'reload' | 'scale' | 'remove'
+
+/** Receives each settled operation: whether it succeeded and a detail (instances, or the error). */
+export type ActionListener = (
+  app: string,
+  action: SupervisorAction,
+  ok: boolean,
+  detail: string | null,
+) => void
 
 const INSTANCES_FILE = 'instances.json'
 /** A restart gives in-flight requests this long before SIGTERM (requests queue meanwhile), in ms. */
@@ -99,6 +112,7 @@ export class Supervisor {
   readonly #log: Logger
   readonly #logsDir: string
   readonly #onOutput: OutputListener | undefined
+  readonly #onAction: ActionListener | undefined
   readonly #apps = new Map<string, AppEntry>()
   /** The running operation of each app, so operations on one app never overlap. */
   readonly #ops = new Map<string, Promise<unknown>>()
@@ -111,6 +125,7 @@ export class Supervisor {
     this.#log = options.log
     this.#logsDir = join(options.stateDir, 'logs')
     this.#onOutput = options.onOutput
+    this.#onAction = options.onAction
     this.#lifecycle = new Lifecycle({
       pm2,
       ports: new PortAllocator(options.portRange),
@@ -152,7 +167,7 @@ export class Supervisor {
    * Starting a stopped or crashed app again replaces its spec, processes and ports.
    */
   startApp(spec: AppSpec): Promise<void> {
-    return this.#serial(spec.name, () => this.#start(spec))
+    return this.#act(spec.name, 'start', `${spec.instances} instance(s)`, () => this.#start(spec))
   }
 
   /**
@@ -161,7 +176,7 @@ export class Supervisor {
    * tree) and frees its port. Instances end `stopped`; requests get 503 at once.
    */
   stopApp(name: string): Promise<void> {
-    return this.#serial(name, () => this.#stop(name))
+    return this.#act(name, 'stop', null, () => this.#stop(name))
   }
 
   /**
@@ -170,7 +185,7 @@ export class Supervisor {
    * ones get up to 2 s before SIGTERM. A stopped or crashed app is started again.
    */
   restartApp(name: string): Promise<void> {
-    return this.#serial(name, () => this.#restart(name))
+    return this.#act(name, 'restart', null, () => this.#restart(name))
   }
 
   /**
@@ -185,7 +200,9 @@ export class Supervisor {
    */
   reloadApp(app: AppSpec | string): Promise<void> {
     const name = typeof app === 'string' ? app : app.name
-    return this.#serial(name, () => this.#reload(typeof app === 'string' ? undefined : app, name))
+    return this.#act(name, 'reload', null, () =>
+      this.#reload(typeof app === 'string' ? undefined : app, name),
+    )
   }
 
   /**
@@ -194,7 +211,7 @@ export class Supervisor {
    * stop one at a time. A stopped app only takes the new spec.
    */
   scaleApp(spec: AppSpec): Promise<void> {
-    return this.#serial(spec.name, async () => {
+    return this.#act(spec.name, 'scale', `${spec.instances} instance(s)`, async () => {
       const app = this.#apps.get(spec.name)
       if (!app) return this.#start(spec)
       app.spec = spec
@@ -204,7 +221,7 @@ export class Supervisor {
 
   /** removeApp stops the app (draining first), drops its targets and forgets it. */
   removeApp(name: string): Promise<void> {
-    return this.#serial(name, async () => {
+    return this.#act(name, 'remove', null, async () => {
       await this.#stop(name)
       await this.#drop(name)
     })
@@ -392,6 +409,28 @@ export class Supervisor {
     } catch (error) {
       this.#log.error({ err: error }, 'onOutput listener threw')
     }
+  }
+
+  /** #act runs an operation like #serial and reports how it settled to `onAction`. */
+  #act(
+    name: string,
+    action: SupervisorAction,
+    detail: string | null,
+    operation: () => Promise<void>,
+  ): Promise<void> {
+    const run = this.#serial(name, operation)
+    const report = (ok: boolean, text: string | null) => {
+      try {
+        this.#onAction?.(name, action, ok, text)
+      } catch (error) {
+        this.#log.error({ err: error }, 'onAction listener threw')
+      }
+    }
+    void run.then(
+      () => report(true, detail),
+      (error: unknown) => report(false, error instanceof Error ? error.message : String(error)),
+    )
+    return run
   }
 
   #serial<T>(name: string, operation: () => Promise<T>): Promise<T> {
