@@ -30,6 +30,11 @@ export interface TokenSource {
   take(key: string, now: number): TakeResult | Promise<TakeResult>
 }
 
+/** A TokenSource that always answers at once (local buckets). */
+export interface SyncTokenSource extends TokenSource {
+  take(key: string, now: number): TakeResult
+}
+
 /** Keys remembered per rate limit by default; least recently used ones are forgotten past it. */
 export const DEFAULT_RATE_LIMIT_MAX_KEYS = 10_000
 
@@ -37,7 +42,7 @@ export const DEFAULT_RATE_LIMIT_MAX_KEYS = 10_000
  * localTokenSource returns buckets of `spec` kept per key, at most `maxKeys` of them (the least
  * recently used key is dropped, which only ever hands that key a fresh, full bucket).
  */
-export function localTokenSource(spec: BucketSpec, maxKeys: number): TokenSource {
+export function localTokenSource(spec: BucketSpec, maxKeys: number): SyncTokenSource {
   const buckets = new LruMap<TokenBucket>(maxKeys)
   return {
     take(key, now) {
