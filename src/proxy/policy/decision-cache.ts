@@ -1,6 +1,7 @@
 /** @module DecisionCache: auth decisions remembered per credential for a few seconds, keyed by an HMAC. */
 import { createHmac, randomBytes } from 'node:crypto'
 import { LruMap } from '../../lib/lru-map.ts'
+import type { RequestView } from './policy.ts'
 
 /** Decisions remembered at most, per cache; the least recently used is dropped past it. */
 export const DEFAULT_DECISION_CACHE_ENTRIES = 10_000
@@ -50,4 +51,20 @@ export class DecisionCache<V> {
     if (this.ttlMs <= 0) return
     this.#entries.set(key, { value, expiresAt: this.#now() + this.ttlMs })
   }
+}
+
+/**
+ * requestKey returns the cache key of an auth provider's decision about `request`: its method,
+ * host and URI with its credential headers (Authorization, Cookie). The URI is part of it since a
+ * provider may allow one path and not another.
+ */
+export function requestKey(cache: DecisionCache<unknown>, request: RequestView): string {
+  const { authorization, cookie } = request.headers
+  return cache.keyOf(
+    request.method,
+    request.host,
+    request.path,
+    typeof authorization === 'string' ? authorization : '',
+    typeof cookie === 'string' ? cookie : '',
+  )
 }
