@@ -58,7 +58,10 @@ export class DecisionCache<V> {
  * host and URI with its credential headers (Authorization, Cookie). The URI is part of it since a
  * provider may allow one path and not another.
  */
-export function requestKey(cache: DecisionCache<unknown>, request: RequestView): string {
+export function requestKey(
+  cache: Pick<DecisionCache<unknown>, 'keyOf'>,
+  request: RequestView,
+): string {
   const { authorization, cookie } = request.headers
   return cache.keyOf(
     request.method,
