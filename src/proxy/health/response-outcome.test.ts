@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { compileOutcome, parseStatusEntry } from './response-outcome.ts'
+import { parseStatusEntry } from '../../config/policy-values.ts'
+import { compileOutcome } from './response-outcome.ts'
 
 describe('compileOutcome', () => {
   it('counts 502-504 as failures by default, and nothing slow', () => {

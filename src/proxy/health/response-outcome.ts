@@ -1,4 +1,5 @@
 /** @module Passive health outcomes: which answered responses count as a failure of their target. */
+import { parseStatusEntry } from '../../config/policy-values.ts'
 
 /** Upstream statuses that count as failures by default (a proxy's signs of a sick app). */
 export const DEFAULT_UNHEALTHY_STATUS = [502, 503, 504] as const
@@ -14,24 +15,6 @@ export interface OutcomePolicy {
 /** A compiled OutcomePolicy: the request loop calls `failed` once per answered attempt. */
 export interface ResponseOutcome {
   failed(status: number, latencyMs: number): boolean
-}
-
-const STATUS_CLASS = /^([1-5])xx$/i
-
-/**
- * parseStatusEntry reads one `unhealthyStatus` entry: an integer 100-599 or a class `"5xx"`.
- * Returns the covered range, or a message saying what to write.
- */
-export function parseStatusEntry(entry: number | string): [number, number] | string {
-  if (typeof entry === 'number') {
-    return Number.isInteger(entry) && entry >= 100 && entry <= 599
-      ? [entry, entry]
-      : `expected a status code from 100 to 599, got ${entry}`
-  }
-  const match = STATUS_CLASS.exec(entry.trim())
-  if (match === null) return `expected a status code or a class such as "5xx", got "${entry}"`
-  const first = Number(match[1]) * 100
-  return [first, first + 99]
 }
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { compileAddressMatcher, parseAddressEntry } from './address-matcher.ts'
+import { parseAddressEntry } from '../../config/policy-values.ts'
+import { compileAddressMatcher } from './address-matcher.ts'
 import { clientAddressFrom } from './client-address.ts'
 
 describe('compileAddressMatcher', () => {

@@ -1,5 +1,6 @@
 /** @module compileAddressMatcher: IPv4/IPv6 addresses and CIDR ranges as one compiled predicate. */
 import ipaddr from 'ipaddr.js'
+import { parseAddressEntry, type Range } from '../../config/policy-values.ts'
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6
 
@@ -14,50 +15,9 @@ export interface AddressMatcher {
   readonly size: number
 }
 
-/** A parsed list entry: one address (`bits` = full length) or a range. */
-interface Range {
-  address: Address
-  bits: number
-}
-
 const MAPPED_PREFIX = '::ffff:'
 const IPV4_BITS = 32
 const IPV6_BITS = 128
-/** An IPv4-mapped IPv6 range `::ffff:a.b.c.d/n` covers IPv4 `a.b.c.d/(n - 96)`. */
-const MAPPED_BITS = 96
-
-/**
- * parseAddressEntry parses one list entry, an address (`10.0.0.1`, `::1`) or a CIDR range
- * (`10.0.0.0/8`, `fd00::/8`). IPv4 must be four-part decimal; IPv4-mapped IPv6 entries
- * (`::ffff:10.0.0.0/104`) are turned into their IPv4 form, so either spelling matches both the
- * plain and the mapped form of a client address. Returns a message saying what is wrong instead
- * of throwing (the config schema shows it).
- */
-export function parseAddressEntry(entry: string): Range | string {
-  const text = entry.trim()
-  const slash = text.indexOf('/')
-  const host = slash === -1 ? text : text.slice(0, slash)
-  const isV4 = ipaddr.IPv4.isValidFourPartDecimal(host)
-  if (!isV4 && (!ipaddr.IPv6.isValid(host) || host.includes('%'))) {
-    return `expected an IPv4 or IPv6 address or CIDR range such as "10.0.0.0/8" or "fd00::/8", got "${entry}"`
-  }
-  const max = isV4 ? IPV4_BITS : IPV6_BITS
-  let bits = max
-  if (slash !== -1) {
-    const suffix = text.slice(slash + 1)
-    bits = /^\d{1,3}$/.test(suffix) ? Number(suffix) : Number.NaN
-    if (!(bits >= 0 && bits <= max)) {
-      return `expected a prefix length from 0 to ${max} after "/", got "${entry}"`
-    }
-  }
-  const address = ipaddr.parse(host)
-  if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
-    if (bits >= MAPPED_BITS)
-      return { address: (address as ipaddr.IPv6).toIPv4Address(), bits: bits - MAPPED_BITS }
-  }
-  return { address, bits }
-}
-
 /** unmapped returns an address without the IPv4-mapped IPv6 prefix (`::ffff:1.2.3.4` → `1.2.3.4`). */
 export function unmapped(address: string): string {
   return address.startsWith(MAPPED_PREFIX) && address.includes('.')

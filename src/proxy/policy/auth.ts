@@ -1,9 +1,10 @@
 /** @module authPolicy: HTTP Basic (password hashes) and Bearer (sha256 token hashes) → 401 with a challenge. */
 import { createHash, timingSafeEqual } from 'node:crypto'
+import { type PasswordHash, parsePasswordHash, parseTokenHash } from '../../config/policy-values.ts'
 import { errors } from '../../errors.ts'
 import type { ConcurrencyGate } from '../../lib/concurrency-gate.ts'
 import { DecisionCache } from './decision-cache.ts'
-import { type PasswordHash, parsePasswordHash, verifyPassword } from './password-hash.ts'
+import { verifyPassword } from './password-hash.ts'
 import {
   CONTINUE,
   type Continue,
@@ -31,17 +32,6 @@ export interface AuthOptions {
   /** Caps password checks running at once, process-wide (shared by every route). */
   gate: ConcurrencyGate
   now?: () => number
-}
-
-const TOKEN_HASH = /^sha256:([0-9a-f]{64})$/i
-
-/** parseTokenHash reads `sha256:<64 hex>`, or returns a message saying how to make one. */
-export function parseTokenHash(text: string): Buffer | string {
-  const match = TOKEN_HASH.exec(text)
-  if (match === null) {
-    return 'expected a token hash "sha256:<64 hex digits>" (e.g. `printf %s "$TOKEN" | sha256sum`)'
-  }
-  return Buffer.from(match[1] as string, 'hex')
 }
 
 const STRIPPED: Continue = Object.freeze({

@@ -1,11 +1,7 @@
 import bcrypt from 'bcryptjs'
 import { describe, expect, it } from 'vitest'
-import {
-  hashPassword,
-  type PasswordHash,
-  parsePasswordHash,
-  verifyPassword,
-} from './password-hash.ts'
+import { type PasswordHash, parsePasswordHash } from '../../config/policy-values.ts'
+import { hashPassword, verifyPassword } from './password-hash.ts'
 
 function parsed(text: string): PasswordHash {
   const hash = parsePasswordHash(text)

@@ -1,5 +1,6 @@
 /** @module rateLimitPolicy: a token bucket per client key → 429 with Retry-After and RateLimit fields. */
 import { createHash } from 'node:crypto'
+import type { Rate } from '../../config/policy-values.ts'
 import { errors } from '../../errors.ts'
 import { LruMap } from '../../lib/lru-map.ts'
 import {
@@ -10,7 +11,7 @@ import {
   reject,
   type Verdict,
 } from './policy.ts'
-import { type BucketSpec, type Rate, TokenBucket } from './token-bucket.ts'
+import { type BucketSpec, TokenBucket } from './token-bucket.ts'
 
 /** The outcome of taking one token; `retryAfterMs` says when one will be there (0 when taken). */
 export interface TakeResult {

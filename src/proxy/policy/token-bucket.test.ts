@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { bucketSpec, parseRate, TokenBucket } from './token-bucket.ts'
+import { parseRate } from '../../config/policy-values.ts'
+import { bucketSpec, TokenBucket } from './token-bucket.ts'
 
 describe('parseRate', () => {
   it('reads counts per second, minute and hour', () => {

@@ -1,10 +1,5 @@
-/** @module TokenBucket: a refilling count of tokens, and the `"100/s"` rate syntax that sizes it. */
-
-/** A rate as written in the config: `count` requests per `windowMs`. */
-export interface Rate {
-  count: number
-  windowMs: number
-}
+/** @module TokenBucket: a refilling count of tokens, sized from a rate such as `"100/s"`. */
+import type { Rate } from '../../config/policy-values.ts'
 
 /** The shape of every bucket of one rate limit. */
 export interface BucketSpec {
@@ -12,22 +7,6 @@ export interface BucketSpec {
   ratePerMs: number
   /** Most tokens a bucket holds: the burst a client may send at once. */
   capacity: number
-}
-
-const WINDOW_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000 }
-const RATE = /^\s*(\d{1,9})\s*\/\s*(s|m|h)\s*$/
-
-/**
- * parseRate reads `"100/s"`, `"6000/m"` or `"20000/h"` (requests per second, minute or hour).
- * Returns a message saying what to write instead of throwing, for the config schema.
- */
-export function parseRate(text: string): Rate | string {
-  const match = RATE.exec(text)
-  const count = Number(match?.[1])
-  if (match === null || !(count > 0)) {
-    return `expected a rate such as "100/s", "6000/m" or "20000/h" (a positive count per s, m or h), got "${text}"`
-  }
-  return { count, windowMs: WINDOW_MS[match[2] as string] as number }
 }
 
 /**
