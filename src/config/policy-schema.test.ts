@@ -170,3 +170,26 @@ describe('parseDuration and authProviderRef', () => {
     expect(authProviderRef('/abs/hook.mjs')).toEqual({ kind: 'module', path: '/abs/hook.mjs' })
   })
 })
+
+describe('loadConfig and authProvider modules', () => {
+  it('refuses a config whose authProvider module does not exist, naming the path', async () => {
+    const { mkdtemp, rm, writeFile } = await import('node:fs/promises')
+    const os = await import('node:os')
+    const path = await import('node:path')
+    const { loadConfig } = await import('./load.ts')
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'portico-policy-'))
+    try {
+      const file = path.join(dir, 'c.json')
+      await writeFile(file, JSON.stringify(route({ authProvider: './auth/hook.ts' })))
+      await expect(loadConfig(file)).rejects.toThrow(
+        `routes[0].authProvider: no module at ${path.join(dir, 'auth/hook.ts')}`,
+      )
+      const { mkdir } = await import('node:fs/promises')
+      await mkdir(path.join(dir, 'auth'))
+      await writeFile(path.join(dir, 'auth/hook.ts'), 'export default () => true\n')
+      expect((await loadConfig(file)).routes[0]?.authProvider).toBe('./auth/hook.ts')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
