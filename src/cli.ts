@@ -5,6 +5,7 @@ import { insecureParserSource } from './config/runtime-check.ts'
 import { appHostnames, type Config } from './config/schema.ts'
 import { type Mode, resolveConfigPath, resolveSettings } from './config/settings.ts'
 import { PorticoError } from './errors.ts'
+import { runHashPassword } from './hash-password-command.ts'
 import { createLogger, flushLogger } from './observe/log.ts'
 import { createOutputPrinter } from './observe/output.ts'
 import { apiTarget, isOperatorCommand, runOperatorCommand } from './operator.ts'
@@ -14,6 +15,7 @@ const USAGE = `Usage: portico <dev|start> [--config FILE]
        portico <status|apps|routes> [--api URL]
        portico <start|stop|restart|reload|logs> <app> [--api URL] [--tail N]
        portico scale <app> <instances> [--api URL]
+       portico hash-password   (reads a password from stdin, prints an auth.basic hash)
 
   dev     run the apps in the config with a local development CA (https://<name>.localhost:8443)
   start   production mode: certificates from certs/ only (with an <app>: start that app)
@@ -49,6 +51,7 @@ async function main(argv: string[]): Promise<void> {
     },
   })
   const command = positionals[0]
+  if (command === 'hash-password') process.exit(await runHashPassword())
   // `start` alone runs Portico; `start <app>` (like every operator command) asks a running one.
   if (isOperatorCommand(command) && !(command === 'start' && positionals.length === 1)) {
     const result = await runOperatorCommand(

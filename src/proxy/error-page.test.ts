@@ -22,7 +22,9 @@ describe('sendError', () => {
       })
       expect(res.status).toBe(401)
       expect(res.headers.get('www-authenticate')).toBe('Basic realm="a", Bearer realm="a"')
-      expect((await res.json()).error.code).toBe('PTC_ERR_AUTH_REQUIRED')
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe(
+        'PTC_ERR_AUTH_REQUIRED',
+      )
     } finally {
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
