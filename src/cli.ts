@@ -12,6 +12,7 @@ import {
   type Settings,
 } from './config/settings.ts'
 import { PorticoError } from './errors.ts'
+import { runHashPassword } from './hash-password-command.ts'
 import { initConfig } from './init/config-file.ts'
 import { createLogger, flushLogger } from './observe/log.ts'
 import { createOutputPrinter } from './observe/output.ts'
@@ -30,6 +31,7 @@ const USAGE = `Usage: portico <dev|start> [--config FILE]
        portico reload-config [--api URL]
        portico startup [--config FILE] [--user NAME] [--install [--unit-path FILE]]
        portico open [--api URL]
+       portico hash-password   (reads a password from stdin, prints an auth.basic hash)
 
   dev     run the apps in the config with a local development CA (https://<name>.localhost:8443)
   start   production mode: certificates from certs/ only (with an <app>: start that app)
@@ -119,6 +121,7 @@ async function main(argv: string[]): Promise<void> {
     ;(result.ok ? process.stdout : process.stderr).write(`${result.text}\n`)
     process.exit(result.ok ? 0 : result.exitCode)
   }
+  if (command === 'hash-password') process.exit(await runHashPassword())
   // `start` alone runs Portico; `start <app>` (like every operator command) asks a running one.
   if (isOperatorCommand(command) && !(command === 'start' && positionals.length === 1)) {
     const result = await runOperatorCommand(

@@ -235,6 +235,33 @@ export const errors = {
     'metrics history is turned off (edge.history: false)',
     404,
   ),
+  /** POLICY (edge, issue 17): route policies that answer before admission */
+  PTC_ERR_ACCESS_DENIED: defineError(
+    'PTC_ERR_ACCESS_DENIED',
+    'access to "%s" is not allowed from this address',
+    403,
+  ),
+  PTC_ERR_RATE_LIMITED: defineError(
+    'PTC_ERR_RATE_LIMITED',
+    'too many requests for "%s"; retry after the time in Retry-After',
+    429,
+  ),
+  PTC_ERR_AUTH_REQUIRED: defineError(
+    'PTC_ERR_AUTH_REQUIRED',
+    'valid credentials are required for "%s"',
+    401,
+  ),
+  PTC_ERR_AUTH_DENIED: defineError('PTC_ERR_AUTH_DENIED', 'access to "%s" was refused', 403),
+  PTC_ERR_AUTH_UNAVAILABLE: defineError(
+    'PTC_ERR_AUTH_UNAVAILABLE',
+    'authentication for "%s" is unavailable: %s',
+    503,
+  ),
+  PTC_ERR_CIRCUIT_OPEN: defineError(
+    'PTC_ERR_CIRCUIT_OPEN',
+    'the upstream for "%s" is failing; requests are paused for a moment',
+    503,
+  ),
 } as const satisfies Record<string, PorticoErrorClass>
 
 export type ErrorCode = keyof typeof errors

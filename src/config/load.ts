@@ -4,6 +4,7 @@ import path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import type { z } from 'zod'
 import { errors } from '../errors.ts'
+import { checkPolicyFiles } from './policy-files.ts'
 import { type Config, configSchema } from './schema.ts'
 
 /** Extensions a config file may have. */
@@ -44,7 +45,15 @@ export async function loadConfig(
     throw new errors.PTC_ERR_CONFIG_NOT_FOUND(absolute, { cause })
   }
   const raw = await importConfig(absolute, options.timeoutMs ?? CONFIG_LOAD_TIMEOUT_MS)
-  return parseConfig(raw, absolute)
+  const config = parseConfig(raw, absolute)
+  // Issue 17: an authProvider module must exist (the schema cannot look at the disk).
+  const missing = await checkPolicyFiles(config, path.dirname(absolute))
+  if (missing.length > 0) {
+    throw new errors.PTC_ERR_CONFIG_INVALID(absolute, missing.map((l) => `  ${l}`).join('\n'), {
+      details: missing,
+    })
+  }
+  return config
 }
 
 /** parseConfig validates an already-imported config object; `source` names it in messages. */

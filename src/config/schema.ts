@@ -16,6 +16,9 @@ import {
   DEFAULT_REQ_QUEUE_LENGTH,
   DEFAULT_START_TIMEOUT_MS,
 } from './defaults.ts'
+import { checkRoutePolicies, healthPolicyFields, routePolicyFields } from './policy-schema.ts'
+// Issue 17 (route policies): the policy fields live in their own module.
+import { parseAddressEntry } from './policy-values.ts'
 
 /** Load-balancing strategies a route or app may name (the reference specification's names). */
 export const STRATEGY_NAMES = [
@@ -118,6 +121,7 @@ export const healthSchema = z
     timeout: positiveInt('a positive number of milliseconds')
       .default(DEFAULT_HEALTH_TIMEOUT_MS)
       .describe('Milliseconds one probe may take. Default 2000.'),
+    ...healthPolicyFields,
   })
   .strict()
 
@@ -260,6 +264,7 @@ export const routeSchema = z
         timeout: positiveInt('a positive number of milliseconds').default(
           DEFAULT_HEALTH_TIMEOUT_MS,
         ),
+        ...healthPolicyFields,
       })
       .strict()
       .optional()
@@ -269,7 +274,11 @@ export const routeSchema = z
     authProvider: z
       .string()
       .optional()
-      .describe('Reserved by the reference specification; not enforced yet.'),
+      .describe(
+        'Forward auth: an http(s) URL asked about every request (2xx lets it through, any other answer is returned), or a module path, relative to the config file, whose default export decides: (request) => boolean | { allow, headers?, status? }.',
+      ),
+    // Issue 17: access lists, rate limit, auth, stickiness, slow start, breaker, retries.
+    ...routePolicyFields,
     autoHttps: z
       .boolean()
       .default(true)
@@ -294,6 +303,7 @@ export const routeSchema = z
         message: 'expected exactly one of "app" (an app name) or "backends" (a list of servers)',
       })
     }
+    checkRoutePolicies(route, ctx)
   })
 
 const portRangeSchema = z
@@ -362,10 +372,15 @@ export const edgeSchema = z
         'Edge processes: 1 serves in the main process, N > 1 forks N workers, "auto" one per core. Default 1 with `dev`, "auto" with `start`.',
       ),
     trustedProxies: z
-      .array(z.string().regex(/^[0-9a-fA-F:.]+$/, { error: 'expected an IP address' }))
+      .array(
+        z.string().superRefine((entry, ctx) => {
+          const range = parseAddressEntry(entry)
+          if (typeof range === 'string') ctx.addIssue({ code: 'custom', message: range })
+        }),
+      )
       .default([])
       .describe(
-        'Peers whose X-Forwarded-For is kept and appended to; from anyone else it is replaced.',
+        'Peers (addresses or CIDR ranges, IPv4 and IPv6) whose X-Forwarded-For is kept and appended to; from anyone else it is replaced.',
       ),
     // ── issue 16: automatic certificates and the access log file (src/config/acme-schema.ts) ──
     acme: acmeSchema

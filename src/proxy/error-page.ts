@@ -9,6 +9,11 @@ export interface ErrorPageOptions {
   knownHosts?: readonly string[]
   /** Seconds for Retry-After (503). */
   retryAfterSeconds?: number
+  /**
+   * More response headers as a flat [name, value, …] list: a policy verdict's WWW-Authenticate,
+   * Retry-After and RateLimit fields (issue 17). A repeated name is sent as several fields.
+   */
+  headers?: readonly string[]
 }
 
 const ESCAPES: Record<string, string> = {
@@ -61,15 +66,33 @@ export function sendError(
         error: { code: error.code, message: error.message, requestId: options.requestId },
       })
     : htmlBody(error, options)
-  const headers: Record<string, string | number> = {
+  const headers: Record<string, string | number | string[]> = {
     'Content-Type': json ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
     'Cache-Control': 'no-store',
     'X-Request-Id': options.requestId,
   }
   if (options.retryAfterSeconds !== undefined) headers['Retry-After'] = options.retryAfterSeconds
+  addHeaders(headers, options.headers)
   // After a malformed request the rest of the connection cannot be trusted (smuggling): close it.
   if (error.statusCode === 400) headers.Connection = 'close'
   res.writeHead(error.statusCode, headers)
   res.end(req.method === 'HEAD' ? undefined : body)
+}
+
+/** addHeaders merges a flat header list into `headers`; a name given twice becomes a list. */
+function addHeaders(
+  headers: Record<string, string | number | string[]>,
+  extra: readonly string[] | undefined,
+): void {
+  if (extra === undefined) return
+  for (let i = 0; i < extra.length; i += 2) {
+    const name = extra[i] as string
+    const value = extra[i + 1] as string
+    const existing = headers[name]
+    headers[name] =
+      existing === undefined
+        ? value
+        : [...(Array.isArray(existing) ? existing : [String(existing)]), value]
+  }
 }

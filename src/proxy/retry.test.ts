@@ -25,3 +25,40 @@ describe('shouldRetry', () => {
     )
   })
 })
+
+describe('shouldRetry with a route policy', () => {
+  const get = { method: 'GET', hasBody: false }
+
+  it('keeps the defaults when the policy leaves a field out', () => {
+    expect(shouldRetry({ failure: 'dial', ...get, retries: 1 }, {})).toBe(true)
+    expect(shouldRetry({ failure: 'dial', ...get, retries: 2 }, {})).toBe(false)
+    expect(shouldRetry({ failure: 'status', ...get, status: 503, retries: 0 }, {})).toBe(false)
+  })
+
+  it('uses `retries` as the limit for every kind of failure', () => {
+    const policy = { retries: 4 }
+    expect(shouldRetry({ failure: 'dial', ...get, retries: 3 }, policy)).toBe(true)
+    expect(shouldRetry({ failure: 'dial', ...get, retries: 4 }, policy)).toBe(false)
+    expect(shouldRetry({ failure: 'reset', ...get, retries: 3 }, policy)).toBe(true)
+    expect(shouldRetry({ failure: 'reset', ...get, retries: 0 }, { retries: 0 })).toBe(false)
+  })
+
+  it('retries a listed status only for an idempotent request without a body', () => {
+    const policy = { retries: 2, retryOn: new Set([502, 503]) }
+    const state = { failure: 'status' as const, status: 503, retries: 0 }
+    expect(shouldRetry({ ...state, ...get }, policy)).toBe(true)
+    expect(shouldRetry({ ...state, method: 'DELETE', hasBody: false }, policy)).toBe(true)
+    expect(shouldRetry({ ...state, method: 'PUT', hasBody: true }, policy)).toBe(false)
+    expect(shouldRetry({ ...state, method: 'POST', hasBody: false }, policy)).toBe(false)
+    expect(shouldRetry({ ...state, ...get, status: 500 }, policy)).toBe(false)
+    expect(shouldRetry({ ...state, ...get, retries: 2 }, policy)).toBe(false)
+  })
+
+  it('starts no retry once tryDuration has passed', () => {
+    const policy = { tryDurationMs: 1_000 }
+    expect(shouldRetry({ failure: 'dial', ...get, retries: 0, elapsedMs: 999 }, policy)).toBe(true)
+    expect(shouldRetry({ failure: 'dial', ...get, retries: 0, elapsedMs: 1_000 }, policy)).toBe(
+      false,
+    )
+  })
+})
